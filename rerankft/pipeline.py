@@ -1,0 +1,72 @@
+"""The two recipes, read top to bottom: data -> first stage / mining -> training -> reranking -> metrics -> report.
+
+``train`` is what ``python scripts/train.py`` runs, ``evaluate`` what ``python scripts/eval.py`` runs.
+Each step is a plain function call into a small module; nothing is wired by reflection
+except the parts users swap (loss, retriever) which come from the config.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from omegaconf import DictConfig
+
+from rerankft.cli import run_dir
+from rerankft.config import validate_config
+from rerankft.data import carve_dev, load_from_config
+from rerankft.io import write_json
+from rerankft.runinfo import write_run_info
+
+log = logging.getLogger("rerankft")
+
+
+def train(cfg: DictConfig) -> float:
+    """Mine hard negatives, fine-tune the cross-encoder, benchmark base vs tuned. Returns dev nDCG@10."""
+    from rerankft.benchmark import run_benchmark
+    from rerankft.mining import mine_hard_negatives
+    from rerankft.retrieval import build_retriever
+    from rerankft.training import fit_cross_encoder
+
+    out = run_dir()
+    # 1. Check everything cheap before anything expensive (model loading, encoding, training).
+    validate_config(cfg)
+    dataset = load_from_config(cfg.data)
+    write_run_info(out, cfg, dataset, seed=cfg.train.seed)
+
+    # 2. Dev queries for model selection come out of the training split, never the test split.
+    train_qrels, dev_qrels = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, cfg.train.seed)
+    log.info("queries: %d train, %d dev, %d test", len(train_qrels), len(dev_qrels), len(dataset.split(cfg.data.splits.test)))
+
+    # 3. First stage + hard negatives for the training queries.
+    retriever = build_retriever(cfg.retriever, cache_dir=cfg.cache_dir)
+    mined = mine_hard_negatives(dataset, train_qrels, retriever, cfg.miner)
+    write_json(out / "mining.json", mined.report)
+    dev_run = retriever.retrieve(dataset, list(dev_qrels), k=cfg.dev.top_k)
+
+    # 4. Fine-tune; the checkpoint with the best dev nDCG@10 is kept.
+    result = fit_cross_encoder(cfg, dataset, mined, dev_qrels, dev_run, out)
+
+    # 5. Benchmark base vs tuned on the test split (same candidates for every reranker).
+    if result.is_main_process:
+        metrics = run_benchmark(cfg, dataset, {"base": cfg.model.name, "tuned": str(result.model_dir)}, out)
+        metrics["dev"] = result.dev_summary
+        write_json(out / "metrics.json", metrics)
+        log.info("run directory: %s", out)
+    return float(result.best_dev)
+
+
+def evaluate(cfg: DictConfig) -> float:
+    """Benchmark first stages and each reranker in ``rerankers`` on the test split. Returns the first reranker's nDCG@10."""
+    from rerankft.benchmark import resolve_rerankers, run_benchmark
+
+    out = run_dir()
+    validate_config(cfg)
+    dataset = load_from_config(cfg.data)
+    rerankers = resolve_rerankers(cfg)  # name -> model path/id; checked before any model is loaded
+    write_run_info(out, cfg, dataset, seed=cfg.train.seed)
+    metrics = run_benchmark(cfg, dataset, rerankers, out)
+    write_json(out / "metrics.json", metrics)
+    log.info("run directory: %s", out)
+    systems = metrics["systems"]
+    first = next((s for s in systems if ">>" in s and not s.endswith(">>oracle")), next(iter(systems)))
+    return float(systems[first].get("nDCG@10", 0.0))

@@ -1,0 +1,20 @@
+"""Benchmark first stages and rerankers on a test split.
+
+    python scripts/eval.py data=beir_local data.path=../shared/data/cranfield rerankers=[base]
+    python scripts/eval.py rerankers=[base,tuned] tuned=outputs/train/<run>
+"""
+
+import hydra
+
+from rerankft.cli import run_main
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="eval")
+def main(cfg):
+    from rerankft.pipeline import evaluate
+
+    return run_main(evaluate, cfg)
+
+
+if __name__ == "__main__":
+    main()
