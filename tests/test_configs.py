@@ -30,7 +30,7 @@ def test_every_config_composes(primary, group, option):
     # Resolving catches broken interpolations (hydra.* and cache_dir need a running app).
     OmegaConf.set_struct(cfg, False)
     for key in ("hydra", "cache_dir"):
-        cfg.pop(key)
+        del cfg[key]
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
 
 
