@@ -23,7 +23,7 @@ def _cases():
 
 @pytest.mark.parametrize("primary, group, option", list(_cases()))
 def test_every_config_composes(primary, group, option):
-    override = f"+{group}={option}" if group == "experiment" else f"{group}={option}"
+    override = f"{group}={option}"
     extra = REQUIRED.get(f"{group}/{option}", [])
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         cfg = compose(config_name=primary, overrides=[override, *extra], return_hydra_config=True)
