@@ -14,6 +14,8 @@ from omegaconf import DictConfig
 from rerankft.cli import run_dir
 from rerankft.config import validate_config
 from rerankft.data import carve_dev, load_from_config
+from rerankft.hub import preflight as hub_preflight
+from rerankft.hub import publish
 from rerankft.io import write_json
 from rerankft.runinfo import write_run_info
 
@@ -30,6 +32,7 @@ def train(cfg: DictConfig) -> float:
     out = run_dir()
     # 1. Check everything cheap before anything expensive (model loading, encoding, training).
     validate_config(cfg)
+    hub_preflight(cfg)  # hub.push=true without a token or with a bad repo id stops here, not after training
     dataset = load_from_config(cfg.data)
     write_run_info(out, cfg, dataset, seed=cfg.train.seed)
 
@@ -52,6 +55,11 @@ def train(cfg: DictConfig) -> float:
         metrics["dev"] = result.dev_summary
         write_json(out / "metrics.json", metrics)
         log.info("run directory: %s", out)
+
+        # 6. Publish: hub.dry_run writes <run>/hub_upload; hub.push uploads it. A failed upload
+        # keeps everything above and says how to retry with scripts/push.py.
+        if cfg.hub.push or cfg.hub.dry_run:
+            publish(cfg.hub, out)
     return float(result.best_dev)
 
 
