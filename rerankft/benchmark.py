@@ -141,7 +141,7 @@ def _default_reranker_factory(cfg) -> Callable[[str], object]:
 
         cache = _get(cfg, "cache_dir", None) if _get(cfg, "rerank.cache", False) else None
         return Reranker(
-            resolve_model_name(spec),
+            spec,  # Reranker resolves the name itself (and knows the packaged base may have a fresh head)
             backend=_get(cfg, "rerank.backend", "torch"),
             max_length=_get(cfg, "rerank.max_length", None),
             batch_tokens=_get(cfg, "rerank.batch_tokens", 16384),
@@ -161,9 +161,11 @@ def safe_filename(system: str) -> str:
 
 
 def _stats_delta(before: Mapping, after: Mapping) -> dict:
-    """Reranker.stats are cumulative over calls: the numbers of one call are after - before."""
+    """Reranker.stats are cumulative over calls: the counts of one call are after - before (ratios are dropped)."""
     out = {}
     for key, value in after.items():
+        if key == "pairs_per_s":
+            continue
         if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(before.get(key), (int, float)):
             out[key] = value - before[key]
         else:
@@ -230,15 +232,20 @@ def run_benchmark(
             wall = time.perf_counter() - t0
             used = _stats_delta(before, dict(getattr(reranker, "stats", {}) or {}))
             rankings[system] = rerank_with_tail(fs_runs[fs], reranked, top_k)
+            pairs = int(used.get("pairs", n_candidates[fs]))
             cost[system] = {
+                # Wall time of the whole rerank_run call (pair building, tokenizing, model, cache look-ups).
                 "wall_s": round(wall, 3),
                 "ms_per_query": round(1000 * wall / max(1, len(query_ids)), 2),
-                "pairs": int(used.get("pairs", n_candidates[fs])),
-                "pairs_per_s": round(int(used.get("pairs", n_candidates[fs])) / wall, 1) if wall > 0 else None,
+                "pairs": pairs,
+                "pairs_per_s": round(pairs / wall, 1) if wall > 0 else None,
+                "scored_pairs": used.get("scored"),  # run through the model (not cache hits, not duplicates)
                 "cache_hits": used.get("cache_hits"),
                 "truncated_pairs": used.get("truncated_pairs"),
                 "backend": used.get("backend"),
+                "precision": used.get("precision"),
                 "device": used.get("device"),
+                "max_length": used.get("max_length"),
                 "model": spec,
             }
         del reranker

@@ -118,7 +118,12 @@ def summary_lines(metrics: dict) -> list[str]:
                     f"{sig} at {alpha}; better on {c['wins']} queries, worse on {c['losses']})."
                 )
             h = metrics["headroom"].get(s, {}).get(m)
-            if h is not None:
+            if h is not None and h < 0:
+                lines.append(
+                    f"- {name} is worse than {fs} alone on {m}: it closes none of the headroom "
+                    f"({fs} {systems[fs][m]:.3f} -> {name} {systems[s][m]:.3f}; oracle {systems[oracle][m]:.3f})."
+                )
+            elif h is not None:
                 lines.append(
                     f"- {name} closes **{h:.0%} of the headroom** on {m} over {fs} "
                     f"({fs} {systems[fs][m]:.3f} -> {name} {systems[s][m]:.3f} -> oracle {systems[oracle][m]:.3f})."
@@ -142,7 +147,7 @@ def cost_lines(metrics: dict) -> list[str]:
         if c.get("cache_hits"):
             extra.append(f"{c['cache_hits']} pairs came from the score cache, so the speed is not a pure model speed")
         if c.get("truncated_pairs"):
-            extra.append(f"{c['truncated_pairs']} pairs truncated to max_length")
+            extra.append(f"{c['truncated_pairs']} pair(s) longer than max_length were truncated")
         lines.append(
             f"- {s}: {c['pairs']} pairs in {c['wall_s']:.1f} s ({c['ms_per_query']:.0f} ms/query, "
             f"{c['pairs_per_s'] or 0:.0f} pairs/s) on {c.get('device') or '?'} with backend {c.get('backend') or '?'}"

@@ -1,0 +1,95 @@
+"""report.md formatting: bold best, significance marks, CIs, plain-words summary; report.png is a PNG."""
+
+import pytest
+
+from rerankft import report
+
+
+def metrics_fixture():
+    systems = {
+        "bm25": {"nDCG@10": 0.30, "R@100": 0.60},
+        "bm25>>base": {"nDCG@10": 0.35, "R@100": 0.60},
+        "bm25>>tuned": {"nDCG@10": 0.45, "R@100": 0.60},
+        "bm25>>oracle": {"nDCG@10": 0.70, "R@100": 0.60},
+    }
+
+    def comp(system, baseline, kind, m, delta, p, sig):
+        return {"system": system, "baseline": baseline, "kind": kind, "measure": m, "delta": delta, "p": p,
+                "p_holm": p, "p_ttest": p, "significant": sig, "wins": 30, "losses": 10}
+
+    return {
+        "dataset": "toy", "split": "test", "top_k": 100, "queries": 50, "measures": ["nDCG@10", "R@100"],
+        "systems": systems,
+        "ci95": {s: {m: [v - 0.05, v + 0.05] for m, v in vals.items()} for s, vals in systems.items()},
+        "comparisons": [
+            comp("bm25>>base", "bm25", "first_stage", "nDCG@10", 0.05, 0.2, False),
+            comp("bm25>>tuned", "bm25", "first_stage", "nDCG@10", 0.15, 0.0004, True),
+            comp("bm25>>tuned", "bm25>>base", "base", "nDCG@10", 0.10, 0.012, True),
+            comp("bm25>>tuned", "bm25", "first_stage", "R@100", 0.0, 1.0, False),
+        ],
+        "headroom": {"bm25>>base": {"nDCG@10": 0.125, "R@100": None}, "bm25>>tuned": {"nDCG@10": 0.375, "R@100": None}},
+        "cost": {
+            "bm25>>base": {"wall_s": 12.0, "ms_per_query": 240.0, "pairs": 5000, "pairs_per_s": 416.7, "cache_hits": 0,
+                           "truncated_pairs": 7, "backend": "torch", "device": "cpu"},
+            "bm25>>tuned": {"wall_s": 11.0, "ms_per_query": 220.0, "pairs": 5000, "pairs_per_s": 454.5, "cache_hits": 100,
+                            "truncated_pairs": 7, "backend": "torch", "device": "cpu"},
+        },
+        "rerankers": {"base": "m", "tuned": "t"},
+        "statistics": {"test": "paired randomization", "correction": "Holm", "alpha": 0.05},
+        "notes": {"recall_ceiling": "Recall@k for k >= 100 equals the first stage's (its ceiling)."},
+    }
+
+
+def row(table, system):
+    return next(line for line in table.splitlines() if line.startswith(f"| {system} "))
+
+
+def test_table_bold_marks_cis_and_cost():
+    t = report.results_table(metrics_fixture())
+    tuned = row(t, "bm25>>tuned")
+    assert "**0.450**†‡ [0.40, 0.50]" in tuned  # best non-oracle, significant vs bm25 and vs base
+    assert "0.700 [0.65, 0.75]" in row(t, "bm25>>oracle") and "**" not in row(t, "bm25>>oracle").split("|")[2]
+    base = row(t, "bm25>>base")
+    assert "†" not in base and "‡" not in base
+    cells = [c.strip() for c in base.strip("|").split("|")]
+    assert cells[-3:] == ["12.0", "240", "417"]  # rerank s, ms/query, pairs/s
+    assert [c.strip() for c in row(t, "bm25").strip("|").split("|")][-3:] == ["-", "-", "-"]
+    # every row has the same width: the table reads in a terminal too
+    assert len({len(line) for line in t.splitlines()}) == 1
+
+
+def test_summary_in_plain_words():
+    lines = "\n".join(report.summary_lines(metrics_fixture()))
+    assert "**tuned beats bm25>>base** on nDCG@10 by +0.100" in lines
+    assert "p = 0.012 Holm-adjusted, significant at 0.05" in lines
+    assert "p < 0.001" in lines
+    assert "tuned closes **38% of the headroom** on nDCG@10" in lines
+    assert "R@100 = 0.600, so 40% of the relevant documents" in lines
+
+
+def test_negative_headroom_is_said_plainly():
+    m = metrics_fixture()
+    m["systems"]["bm25>>base"]["nDCG@10"] = 0.20
+    m["headroom"]["bm25>>base"]["nDCG@10"] = -0.25
+    lines = "\n".join(report.summary_lines(m))
+    assert "base is worse than bm25 alone on nDCG@10" in lines
+
+
+def test_markdown_and_png(tmp_path):
+    m = metrics_fixture()
+    per_query = {s: {k: {f"q{i}": v + (0.01 * i if "tuned" in s else 0) for i in range(5)} for k, v in vals.items()}
+                 for s, vals in m["systems"].items()}
+    table = report.write_report(tmp_path, m, per_query, [f"q{i}" for i in range(5)])
+    md = (tmp_path / "report.md").read_text()
+    assert table.splitlines()[0] in md
+    assert "Recall ceiling" in md and "100 pairs came from the score cache" in md
+    assert (tmp_path / "report.png").read_bytes()[:4] == b"\x89PNG"
+    assert report._winloss_pair(m) == ("bm25>>tuned", "bm25>>base")
+    m["rerankers"] = {"base": "m"}
+    assert report._winloss_pair(m) == ("bm25>>base", "bm25")
+
+
+def test_per_query_tsv(tmp_path):
+    report.write_per_query_tsv(tmp_path / "pq.tsv", {"bm25": {"RR@10": {"q1": 1.0, "q2": 0.0}}}, ["q1", "q2"])
+    assert (tmp_path / "pq.tsv").read_text().splitlines() == [
+        "system\tquery_id\tmeasure\tvalue", "bm25\tq1\tRR@10\t1.000000", "bm25\tq2\tRR@10\t0.000000"]
