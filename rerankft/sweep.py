@@ -110,17 +110,15 @@ def _number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _train_seconds(metrics: dict, run_info: dict | None) -> float | None:
-    """Training wall-clock time; the pipeline records it as metrics["train_seconds"]."""
-    dev = metrics.get("dev") if isinstance(metrics.get("dev"), dict) else {}
-    candidates = [
-        metrics.get("train_seconds"),
-        (metrics.get("timing") or {}).get("train_seconds") if isinstance(metrics.get("timing"), dict) else None,
-        dev.get("train_seconds"),
-        dev.get("train_runtime"),  # transformers' Trainer name for the same thing
-        (run_info or {}).get("train_seconds"),
-    ]
-    for value in candidates:
+def _train_seconds(run: Path, metrics: dict) -> float | None:
+    """Training wall-clock time: training writes it to train_done.json ("train": {"seconds"}).
+
+    metrics.json is checked first in case the pipeline copies it there ("train" or "train_seconds").
+    """
+    train = metrics.get("train") if isinstance(metrics.get("train"), dict) else {}
+    done = _read_json(run / "train_done.json") or {}
+    done_train = done.get("train") if isinstance(done.get("train"), dict) else {}
+    for value in (metrics.get("train_seconds"), train.get("seconds"), done_train.get("seconds")):
         if _number(value) is not None:
             return _number(value)
     return None
@@ -136,7 +134,7 @@ def read_run(run: Path, name: str) -> RunRow:
     row.dev = _number(dev.get("best_dev"))
     row.base_dev = _number(dev.get("base_dev"))
     row.best_step = dev.get("best_step")
-    row.train_seconds = _train_seconds(metrics, _read_json(run / "run_info.json"))
+    row.train_seconds = _train_seconds(run, metrics)
     for system, values in (metrics.get("systems") or {}).items():
         if isinstance(values, dict):
             nums = {m: _number(v) for m, v in values.items()}

@@ -1,0 +1,20 @@
+"""Push the tuned model of a finished train run to the Hugging Face Hub (or write the upload folder).
+
+    python scripts/push.py run_dir=outputs/train/<run> hub.repo_id=<user>/<model-name>
+    python scripts/push.py run_dir=outputs/train/<run> hub.dry_run=true      # <run>/hub_upload, no upload
+"""
+
+import hydra
+
+from rerankft.cli import run_main
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="push")
+def main(cfg):
+    from rerankft.hub import push_run
+
+    run_main(push_run, cfg)
+
+
+if __name__ == "__main__":
+    main()
