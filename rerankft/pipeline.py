@@ -69,8 +69,8 @@ def evaluate(cfg: DictConfig) -> float:
 
     out = run_dir()
     validate_config(cfg)
+    rerankers = resolve_rerankers(cfg)  # name -> model path/id; paths checked before data or models load
     dataset = load_from_config(cfg.data)
-    rerankers = resolve_rerankers(cfg)  # name -> model path/id; checked before any model is loaded
     write_run_info(out, cfg, dataset, seed=cfg.train.seed)
     metrics = run_benchmark(cfg, dataset, rerankers, out)
     write_json(out / "metrics.json", metrics)
