@@ -4,4 +4,13 @@ __version__ = "0.1.0"
 
 from rerankft.errors import ConfigError, DataError, ModelError, RerankftError  # noqa: E402
 
-__all__ = ["ConfigError", "DataError", "ModelError", "RerankftError", "__version__"]
+__all__ = ["ConfigError", "DataError", "ModelError", "Reranker", "RerankftError", "__version__"]
+
+
+def __getattr__(name):
+    # Lazy: `from rerankft import Reranker` loads torch/sentence-transformers only when asked for.
+    if name == "Reranker":
+        from rerankft.rerank import Reranker
+
+        return Reranker
+    raise AttributeError(f"module 'rerankft' has no attribute {name!r}")

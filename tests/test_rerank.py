@@ -1,0 +1,210 @@
+"""The reranking engine: exact scores, original order, token budgets, the score cache, errors."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+
+import numpy as np
+import pytest
+
+from tests.rerank_fixtures import MAX_LENGTH, random_head_model_dir
+
+from rerankft.errors import ConfigError, DataError, ModelError
+
+
+@pytest.fixture(scope="module")
+def model_dir():
+    return random_head_model_dir()
+
+
+@pytest.fixture(scope="module")
+def cross_encoder(model_dir):
+    from sentence_transformers import CrossEncoder
+
+    return CrossEncoder(model_dir, device="cpu")
+
+
+def mixed_pairs(n=120, seed=0):
+    """Pairs from a 1-word passage to far beyond max_length, shuffled (not sorted by length)."""
+    rng = random.Random(seed)
+    words = "wing lift drag boundary layer flow supersonic heat transfer shock wave pressure nozzle jet".split()
+    pairs = []
+    for _ in range(n):
+        q = " ".join(rng.choices(words, k=rng.randint(1, 10)))
+        p = " ".join(rng.choices(words, k=rng.choice([1, 3, 8, 20, 40, 70, 150])))
+        pairs.append((q, p))
+    pairs.append(("empty passage", ""))
+    return pairs
+
+
+def test_scores_equal_predict_on_mixed_lengths_in_input_order(model_dir, cross_encoder):
+    from rerankft.rerank import Reranker
+
+    pairs = mixed_pairs()
+    expected = cross_encoder.predict(pairs, batch_size=32)
+    # A small budget forces many batches of different sizes; the model comes from its folder.
+    rr = Reranker(model_dir, batch_tokens=512, device="cpu")
+    got = rr.score(pairs)
+    assert got.shape == expected.shape == (len(pairs),)
+    assert np.abs(got - expected).max() < 1e-4
+    assert rr.stats["batches"] > 3
+    assert rr.stats["truncated_pairs"] == sum(
+        len(cross_encoder.tokenizer(q, p)["input_ids"]) > MAX_LENGTH for q, p in pairs
+    ) > 0
+    # Reversing the input reverses the output: scores follow their pairs, not batch positions.
+    assert np.allclose(rr.score(pairs[::-1]), got[::-1], atol=1e-6)
+
+
+def test_loaded_model_and_batch_size_cap_give_the_same_scores(cross_encoder):
+    from rerankft.rerank import Reranker
+
+    pairs = mixed_pairs(40, seed=1)
+    rr = Reranker(cross_encoder, batch_tokens=100_000, batch_size=7)
+    got = rr.score(pairs)
+    assert np.abs(got - cross_encoder.predict(pairs)).max() < 1e-4
+    assert rr.stats["batches"] == -(-len(pairs) // 7)
+
+
+def test_token_budget_batches(cross_encoder):
+    from rerankft.rerank import Reranker
+
+    rr = Reranker(cross_encoder, batch_tokens=100)
+    lengths = np.array([10, 50, 5, 50, 20, 30, 200])
+    batches = rr._batches(lengths)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    for b in batches:  # within budget, except a single pair longer than the budget
+        assert len(b) * lengths[b].max() <= 100 or len(b) == 1
+    assert lengths[batches[0]].max() == 200  # longest first
+
+
+def test_cache_returns_identical_scores_and_skips_scoring(tmp_path, cross_encoder, model_dir):
+    from rerankft.rerank import Reranker
+
+    pairs = mixed_pairs(30, seed=2)
+    rr = Reranker(model_dir, cache_dir=tmp_path)
+    first = rr.score(pairs)
+    assert rr.stats["scored"] == len(set(pairs))
+    second = rr.score(pairs)
+    assert np.array_equal(first, second)
+    assert rr.stats["scored"] == len(set(pairs))  # nothing re-scored
+    assert rr.stats["cache_hits"] == len(set(pairs))
+
+    # A fresh engine (as in a re-run of a benchmark) reads the same file.
+    again = Reranker(model_dir, cache_dir=tmp_path)
+    assert np.array_equal(again.score(pairs), first) and again.stats["scored"] == 0
+
+    # A config change that changes scores (max_length) is a different key: re-scored.
+    shorter = Reranker(model_dir, cache_dir=tmp_path, max_length=16)
+    shorter.score(pairs[:5])
+    assert shorter.stats["scored"] == 5 and shorter.stats["cache_hits"] == 0
+
+
+def test_corrupt_cache_is_detected_and_rebuilt(tmp_path, model_dir):
+    from rerankft.rerank import Reranker
+
+    pairs = mixed_pairs(5, seed=3)
+    with Reranker(model_dir, cache_dir=tmp_path) as first:
+        first.score(pairs)
+    db = tmp_path / "scores.sqlite"
+    for side in ("-wal", "-shm"):
+        (tmp_path / f"scores.sqlite{side}").unlink(missing_ok=True)
+    db.write_bytes(b"this is not a database" * 100)
+    rr = Reranker(model_dir, cache_dir=tmp_path)
+    scores = rr.score(pairs)
+    assert rr.stats["scored"] == len(set(pairs)) and scores.shape == (len(pairs),)
+    assert list(tmp_path.glob("scores.sqlite.corrupt-*"))
+    with sqlite3.connect(db) as conn:  # the rebuilt cache holds the new scores
+        assert conn.execute("SELECT COUNT(*) FROM scores").fetchone()[0] == len(set(pairs))
+
+
+def test_in_memory_model_cache_follows_weight_changes(tmp_path, model_dir):
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    from rerankft.rerank import Reranker
+
+    ce = CrossEncoder(model_dir, device="cpu")
+    rr = Reranker(ce, cache_dir=tmp_path)
+    pairs = mixed_pairs(4, seed=4)
+    before = rr.score(pairs)
+    with torch.no_grad():  # e.g. a training step between two dev evaluations
+        ce.model.classifier.bias += 1.0
+    after = rr.score(pairs)
+    assert rr.stats["scored"] == 2 * len(set(pairs))
+    assert np.all(after > before)
+
+
+def test_rank_sorts_and_handles_edge_cases(cross_encoder):
+    from rerankft.rerank import Reranker
+
+    rr = Reranker(cross_encoder)
+    assert rr.rank("q", []) == []
+    docs = ["wing lift", "heat transfer " * 200, "wing lift", "nozzle"]  # duplicate + over-long
+    ranked = rr.rank("wing lift", docs)
+    assert [r["corpus_id"] for r in ranked] != [] and sorted(r["corpus_id"] for r in ranked) == [0, 1, 2, 3]
+    scores = [r["score"] for r in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert all(r["text"] == docs[r["corpus_id"]] for r in ranked)
+    by_id = {r["corpus_id"]: r["score"] for r in ranked}
+    assert by_id[0] == by_id[2]
+    assert rr.stats["scored"] == 3  # the duplicate is scored once
+    assert rr.stats["truncated_pairs"] == 1
+    assert np.isclose(by_id[1], cross_encoder.predict([("wing lift", docs[1])])[0], atol=1e-4)
+    assert len(rr.rank("wing lift", docs, top_k=2)) == 2
+    assert rr.rank("wing lift", docs, top_k=0) == []
+    with pytest.raises(ValueError):
+        rr.rank("wing lift", docs, top_k=-1)
+    assert rr.score([]).shape == (0,)
+
+
+def test_rerank_run_reranks_top_k(cross_encoder):
+    from rerankft.data import RetrievalDataset
+    from rerankft.rerank import Reranker
+
+    corpus = {f"d{i}": {"title": "", "text": t} for i, t in enumerate(["wing lift", "heat", "nozzle flow", "shock"])}
+    ds = RetrievalDataset(name="tiny", corpus=corpus, queries={"q1": "wing lift", "q2": "shock"}, qrels={"test": {}})
+    run = {"q1": {"d0": 1.0, "d1": 3.0, "d2": 2.0, "d3": 0.5}, "q2": {"d3": 1.0}}
+    rr = Reranker(cross_encoder)
+    out = rr.rerank_run(ds, run, top_k=2)
+    assert set(out["q1"]) == {"d1", "d2"}  # the first stage's top 2
+    assert set(out["q2"]) == {"d3"}
+    assert np.isclose(out["q1"]["d1"], cross_encoder.predict([("wing lift", "heat")])[0], atol=1e-4)
+    with pytest.raises(DataError, match="d9"):
+        rr.rerank_run(ds, {"q1": {"d9": 1.0}}, top_k=2)
+
+
+def test_load_errors(tmp_path, model_dir):
+    from sentence_transformers import SentenceTransformer
+
+    from rerankft.models import resolve_model_name
+    from rerankft.rerank import Reranker, load_cross_encoder
+
+    with pytest.raises(ModelError, match="does not exist"):
+        load_cross_encoder(str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="config.json"):
+        load_cross_encoder(str(tmp_path / "empty"))
+    bi = tmp_path / "bi-encoder"
+    SentenceTransformer(resolve_model_name("all-MiniLM-L6-v2"), device="cpu").save_pretrained(str(bi))
+    with pytest.raises(ModelError, match="not a cross-encoder"):
+        Reranker(str(bi))
+    assert Reranker(str(bi), allow_fresh_head=True).score([("a", "b")]).shape == (1,)
+    with pytest.raises(ConfigError, match="rerank.backend"):
+        Reranker(model_dir, backend="tensorrt")
+    with pytest.raises(ConfigError, match="rerank.batch_tokens"):
+        Reranker(model_dir, batch_tokens=0)
+
+
+def test_fingerprint_follows_content(tmp_path, model_dir):
+    import shutil
+
+    from rerankft.rerank import model_fingerprint
+
+    copy = tmp_path / "copy"
+    shutil.copytree(model_dir, copy)
+    assert model_fingerprint(str(copy)) == model_fingerprint(model_dir)
+    cfg = copy / "config.json"
+    cfg.write_text(cfg.read_text().replace("{", '{"_edited": true,', 1))
+    assert model_fingerprint(str(copy)) != model_fingerprint(model_dir)
+    assert model_fingerprint("org/some-model", revision="abc") == "hub-org/some-model@abc"
