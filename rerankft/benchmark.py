@@ -71,6 +71,20 @@ def _tuned_model_dir(tuned: str) -> Path:
     )
 
 
+def _check_local_cross_encoder(path: str, key: str) -> None:
+    """A local folder must be a cross-encoder: checked from its config files, nothing loaded.
+
+    A bi-encoder folder would load with a random scoring head and rank at chance level;
+    catching it here fails before the first stage runs instead of after.
+    """
+    from rerankft.rerank import cross_encoder_check
+
+    if Path(path).is_dir():
+        ok, reason = cross_encoder_check(path)
+        if not ok:
+            raise ModelError(f"{key}: not a cross-encoder: {reason}. Give a fine-tuned reranker folder or a cross-encoder hub id")
+
+
 def _display_name(entry: str) -> str:
     """Short system names for paths: '../models/my-reranker/' -> 'my-reranker'; hub ids stay as they are."""
     p = Path(entry).expanduser()
@@ -105,8 +119,10 @@ def resolve_rerankers(cfg) -> dict[str, str]:
                     "(a train run directory) or tuned=/path/to/model"
                 )
             name, spec = "tuned", str(_tuned_model_dir(str(tuned)))
+            _check_local_cross_encoder(spec, f"tuned={tuned}")
         else:
             name, spec = _display_name(entry), resolve_model_name(entry)
+            _check_local_cross_encoder(spec, f"rerankers: {entry}")
         if name in (ORACLE,) or SEP in name:
             raise ConfigError(f"rerankers: '{entry}' gives the reserved system name '{name}'; rename the folder")
         if name in out and out[name] != spec:
@@ -127,6 +143,7 @@ def _default_first_stage_runs(cfg, dataset, names: list[str], query_ids: list[st
     runs, described = {}, {}
     for name in names:
         retriever = build_first_stage(name, cfg, _get(cfg, "cache_dir", None))
+        log.info("first stage %s: top %d for %d queries", name, depth, len(query_ids))
         t0 = time.perf_counter()
         runs[name] = retriever.retrieve(dataset, query_ids, k=depth)
         described[name] = {**(retriever.describe() or {}), "seconds": round(time.perf_counter() - t0, 3)}

@@ -216,9 +216,10 @@ def plot(path: Path, metrics: dict, per_query: dict, query_ids: list[str]) -> Pa
     from matplotlib.figure import Figure
 
     measures, systems = metrics["measures"], list(metrics["systems"])
-    fig = Figure(figsize=(max(10, 1.2 * len(measures) * len(systems) / 2 + 6), 5.5), layout="constrained")
+    width_in = min(16.0, max(9.0, 0.3 * len(measures) * len(systems) + 4))
+    fig = Figure(figsize=(width_in, 9), layout="constrained")
     FigureCanvasAgg(fig)
-    ax1, ax2 = fig.subplots(1, 2, width_ratios=[3, 2])
+    ax1, ax2 = fig.subplots(2, 1, height_ratios=[3, 2])
 
     width = 0.8 / len(systems)
     x = np.arange(len(measures))
@@ -235,7 +236,7 @@ def plot(path: Path, metrics: dict, per_query: dict, query_ids: list[str]) -> Pa
     ax1.set_ylim(0, 1.05)
     ax1.set_ylabel("mean over queries (95% bootstrap CI)")
     ax1.set_title(f"{metrics['dataset']} / {metrics['split']}: {metrics['queries']} queries, top {metrics['top_k']} reranked")
-    ax1.legend(fontsize=8, ncol=2 if len(systems) > 6 else 1, loc="upper left")
+    ax1.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax1.grid(axis="y", alpha=0.3)
 
     pair, m = _winloss_pair(metrics), primary_measure(metrics)
@@ -250,8 +251,11 @@ def plot(path: Path, metrics: dict, per_query: dict, query_ids: list[str]) -> Pa
         ax2.bar(np.arange(len(d)), d, width=1.0, color=np.where(d > 0, "tab:green", np.where(d < 0, "tab:red", "grey")))
         ax2.axhline(0, color="black", linewidth=0.8)
         ax2.set_xlabel("queries, sorted by difference")
-        ax2.set_ylabel(f"{m}: {a} - {b}")
-        ax2.set_title(f"per query: {wins} wins, {losses} losses, {len(d) - wins - losses} ties (mean {d.mean():+.3f})", fontsize=10)
+        ax2.set_ylabel(f"{m} difference")
+        ax2.set_title(
+            f"{m} per query, {a} minus {b}: {wins} wins, {losses} losses, "
+            f"{len(d) - wins - losses} ties (mean {d.mean():+.3f})", fontsize=10,
+        )
         ax2.grid(axis="y", alpha=0.3)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, format="png", dpi=110)

@@ -151,6 +151,9 @@ def test_statistics_headroom_and_marks(bench):
             assert lo <= metrics["systems"][s][m] + 1e-9 and metrics["systems"][s][m] <= hi + 1e-9
 
 
+CROSS_ENCODER_CONFIG = '{"architectures": ["BertForSequenceClassification"]}'
+
+
 def test_resolve_rerankers_checks_paths_before_loading(tmp_path):
     c = OmegaConf.create({"model": {"name": "sentence-transformers/all-MiniLM-L6-v2"}, "tuned": None, "rerankers": ["base"]})
     assert resolve_rerankers(c) == {"base": "sentence-transformers/all-MiniLM-L6-v2"}
@@ -167,12 +170,24 @@ def test_resolve_rerankers_checks_paths_before_loading(tmp_path):
     with pytest.raises(ModelError, match="model/"):
         resolve_rerankers(c)
     (run / "model").mkdir()
+    (run / "model" / "config.json").write_text(CROSS_ENCODER_CONFIG)
     assert resolve_rerankers(c)["tuned"] == str(run / "model")
     folder = tmp_path / "my-model"
     folder.mkdir()
-    (folder / "config.json").write_text("{}")
+    (folder / "config.json").write_text(CROSS_ENCODER_CONFIG)
     c.tuned = str(folder)
     assert resolve_rerankers(c)["tuned"] == str(folder)
+
+    # A bi-encoder folder where a reranker is expected fails from its config files, before any loading.
+    bi = tmp_path / "bi-encoder"
+    bi.mkdir()
+    (bi / "config.json").write_text('{"architectures": ["BertModel"]}')
+    (bi / "modules.json").write_text('[{"type": "sentence_transformers.models.Pooling"}]')
+    (bi / "config_sentence_transformers.json").write_text('{"model_type": "SentenceTransformer"}')
+    c.tuned = str(bi)
+    with pytest.raises(ModelError, match="not a cross-encoder"):
+        resolve_rerankers(c)
+    c.tuned = str(folder)
 
     c.rerankers = [str(tmp_path / "missing-model")]
     with pytest.raises(ModelError, match="does not exist"):
