@@ -343,6 +343,7 @@ def stub_hub():
     server.server_close()
 
 
+@pytest.mark.slow  # ~30 s: a subprocess loads the model and sends it base64-encoded; test_push_sends_... is the fast check
 def test_push_script_over_http_to_an_existing_repo(run, stub_hub, tmp_path):
     env = {**os.environ, "HF_ENDPOINT": stub_hub, "HF_HUB_OFFLINE": "0", "HF_TOKEN": "hf_stub_token",
            "HF_HOME": str(tmp_path / "hf"), "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}

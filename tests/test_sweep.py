@@ -160,6 +160,19 @@ def test_optuna_search_config_composes():
     assert cfg.hydra.callbacks.sweep_summary._target_ == "rerankft.sweep.SweepSummaryCallback"
 
 
+def test_parallel_launcher_config_composes():
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["hydra/launcher=parallel", "hydra.launcher.n_jobs=3"],
+                      return_hydra_config=True)
+    assert cfg.hydra.launcher._target_ == "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    assert cfg.hydra.launcher.n_jobs == 3
+    assert cfg.hydra.job.env_set.OMP_NUM_THREADS == "1"
+    assert cfg.hydra.job.chdir is False  # the project's hydra settings still apply
+
+
 def _train(args: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO), "RERANKFT_CACHE": str(cwd / ".cache")}
     return subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), *args], cwd=cwd,
