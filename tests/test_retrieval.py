@@ -1,0 +1,210 @@
+"""First-stage retrieval: exact blocked top-k, TREC run files, BM25/dense caches, factories."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+
+from rerankft.data import RetrievalDataset
+from rerankft.errors import ConfigError, DataError
+from rerankft.retrieval import (
+    DEFAULTS,
+    ENCODE_CALLS,
+    blocked_topk,
+    build_first_stage,
+    build_retriever,
+    read_trec_run,
+    write_trec_run,
+)
+
+
+def tiny_dataset() -> RetrievalDataset:
+    corpus = {
+        "d1": {"title": "Wing flutter", "text": "flutter of a swept wing at transonic speed"},
+        "d2": {"title": "Heat transfer", "text": "heat transfer in a laminar boundary layer"},
+        "d3": {"title": "", "text": "buckling of thin cylindrical shells under axial load"},
+        "d4": {"title": "Shock waves", "text": "shock wave boundary layer interaction on a flat plate"},
+        "d5": {"title": "Cooking", "text": "a recipe for bread with flour water and yeast"},
+    }
+    queries = {"q1": "wing flutter at transonic speeds", "q2": "boundary layer heat transfer", "q3": "shell buckling"}
+    qrels = {"train": {"q1": {"d1": 1}, "q2": {"d2": 2, "d4": 1}}, "test": {"q3": {"d3": 1}}}
+    return RetrievalDataset("tiny", corpus, queries, qrels)
+
+
+# ----------------------------------------------------------------------------- blocked top-k
+
+
+def test_blocked_topk_equals_brute_force():
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((37, 16)).astype(np.float32)
+    c = rng.standard_normal((523, 16)).astype(np.float32)
+    full = q @ c.T
+    brute_i = np.argsort(-full, axis=1, kind="stable")[:, :20]
+    brute_s = np.take_along_axis(full, brute_i, axis=1)
+    # blocks smaller than k and not dividing the corpus, several query blocks
+    s, i = blocked_topk(q, c, k=20, block_size=13, query_block_size=8)
+    assert s.shape == i.shape == (37, 20)
+    np.testing.assert_allclose(s, brute_s, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(i, brute_i)  # random floats: no ties, so indices are exact too
+    # scores returned are the scores of the returned indices
+    np.testing.assert_allclose(np.take_along_axis(full, i, axis=1), s, rtol=1e-5, atol=1e-5)
+
+
+def test_blocked_topk_with_ties_and_k_above_corpus():
+    rng = np.random.default_rng(1)
+    q = rng.integers(0, 3, (9, 4)).astype(np.float32)
+    c = rng.integers(0, 3, (50, 4)).astype(np.float32)  # many tied scores
+    full = q @ c.T
+    s, i = blocked_topk(q, c, k=7, block_size=6, query_block_size=4)
+    np.testing.assert_array_equal(s, -np.sort(-full, axis=1)[:, :7])  # the k best scores, whatever the tie order
+    np.testing.assert_array_equal(np.take_along_axis(full, i, axis=1), s)
+    assert all(len(set(row)) == 7 for row in i)  # no document twice
+    s, i = blocked_topk(q, c, k=500, block_size=16)
+    assert s.shape == (9, 50)
+
+
+# ----------------------------------------------------------------------------- TREC runs
+
+
+def test_trec_run_round_trip(tmp_path):
+    run = {"q1": {"d1": 2.5, "d2": 1.0}, "q2": {"d4": 0.3}}
+    path = write_trec_run(run, tmp_path / "run.trec", tag="my system")
+    lines = path.read_text().splitlines()
+    assert lines[0] == "q1 Q0 d1 1 2.500000 my_system"
+    assert lines[1].split()[3] == "2"
+    assert read_trec_run(path) == run
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2\n", "run.trec:2: expected 6"),
+        ("q1 Q0 d1 1 high t\n", "run.trec:1: score 'high'"),
+        ("q1 Q0 d1 1 2.0 t\nq1 Q0 d1 2 1.0 t\n", "run.trec:2: document 'd1' listed twice"),
+        ("\n", "empty"),
+    ],
+)
+def test_malformed_run_file(tmp_path, content, fragment):
+    path = tmp_path / "run.trec"
+    path.write_text(content)
+    with pytest.raises(DataError, match=fragment):
+        read_trec_run(path)
+
+
+def test_run_retriever_unknown_doc_and_missing_query(tmp_path):
+    ds = tiny_dataset()
+    path = tmp_path / "run.trec"
+    path.write_text("q1 Q0 d1 1 3.0 t\nq1 Q0 nope 2 2.0 t\n")
+    r = build_retriever({"kind": "trec_run", "path": str(path)}, None)
+    with pytest.raises(DataError, match=r"run.trec:2: unknown document id 'nope'"):
+        r.retrieve(ds, ["q1"], 10)
+    path.write_text("q1 Q0 d1 1 3.0 t\nq1 Q0 d2 2 2.0 t\nq1 Q0 d3 3 2.0 t\n")
+    r = build_retriever({"kind": "trec_run", "path": str(path)}, None)
+    assert list(r.retrieve(ds, ["q1"], 2)["q1"]) == ["d1", "d2"]  # ties keep the file's order
+    with pytest.raises(DataError, match="query 'q2' has no candidates"):
+        r.retrieve(ds, ["q1", "q2"], 10)
+    s = r.score_pairs(ds, [("q1", "d2"), ("q1", "d5")])
+    assert s[0] == 2.0 and np.isnan(s[1])
+
+
+def test_run_retriever_needs_path():
+    from omegaconf import OmegaConf
+
+    with pytest.raises(ConfigError, match="retriever.path"):
+        build_retriever(OmegaConf.create({"kind": "trec_run", "path": "???"}), None)
+    with pytest.raises(DataError, match="not found"):
+        build_retriever({"kind": "trec_run", "path": "/nonexistent/run.trec"}, None)
+
+
+# ----------------------------------------------------------------------------- BM25
+
+
+def test_bm25_ranks_and_caches(tmp_path):
+    ds = tiny_dataset()
+    r = build_retriever(DEFAULTS["bm25"], tmp_path)
+    run = r.retrieve(ds, ["q1", "q2"], 3)
+    assert next(iter(run["q1"])) == "d1"
+    assert set(run["q2"]) <= {"d2", "d4"}  # only documents sharing a term are retrieved
+    assert r.stats["indexed_docs"] == 5
+    d = r.describe()
+    assert (d["variant"], d["k1"], d["b"], d["stopwords"]) == ("lucene", 1.5, 0.75, "en")
+    np.testing.assert_allclose(r.score_pairs(ds, [("q1", "d1"), ("q1", "d5")]), [run["q1"]["d1"], 0.0], rtol=1e-6)
+
+    again = build_retriever(DEFAULTS["bm25"], tmp_path)
+    assert again.retrieve(ds, ["q1", "q2"], 3) == run
+    assert again.stats == {"indexed_docs": 0, "cache_hits": 1, "cache_rebuilds": 0}
+
+    # a broken cache folder is rebuilt, not trusted
+    folder = next((tmp_path / "bm25").iterdir())
+    (folder / "doc_ids.json").write_text("[")
+    rebuilt = build_retriever(DEFAULTS["bm25"], tmp_path)
+    assert rebuilt.retrieve(ds, ["q1", "q2"], 3) == run
+    assert rebuilt.stats["cache_rebuilds"] == 1 and rebuilt.stats["indexed_docs"] == 5
+
+    other = build_retriever({**DEFAULTS["bm25"], "k1": 0.9}, tmp_path)  # other parameters, other cache entry
+    other.retrieve(ds, ["q1"], 3)
+    assert other.stats["indexed_docs"] == 5
+
+
+def test_unknown_kinds():
+    with pytest.raises(ConfigError, match="retriever.kind"):
+        build_retriever({"kind": "splade"}, None)
+    with pytest.raises(ConfigError, match="eval.first_stages"):
+        build_first_stage("splade", {"retriever": DEFAULTS["dense"]}, None)
+    with pytest.raises(ConfigError, match="retriever.method"):
+        build_retriever({"kind": "bm25", "method": "bm99"}, None)
+    with pytest.raises(ConfigError, match="top-k"):
+        build_retriever(DEFAULTS["bm25"], None).retrieve(tiny_dataset(), ["q1"], 0)
+
+
+def test_build_first_stage_uses_config_of_same_kind(tmp_path):
+    cfg = {"retriever": {**DEFAULTS["bm25"], "k1": 0.9}}
+    assert build_first_stage("bm25", cfg, tmp_path).k1 == 0.9
+    dense = build_first_stage("dense", cfg, tmp_path)  # other kind: packaged defaults
+    assert dense.name == "dense" and dense.model_name == DEFAULTS["dense"]["name"]
+
+
+# ----------------------------------------------------------------------------- dense
+
+
+def test_dense_exact_cached_and_corruption_rebuilt(tmp_path):
+    ds = tiny_dataset()
+    cfg = {**DEFAULTS["dense"], "block_size": 2, "max_seq_length": 32}
+    r = build_retriever(cfg, tmp_path)
+    before = ENCODE_CALLS["docs"]
+    run = r.retrieve(ds, ["q1", "q2", "q3"], 5)
+    assert ENCODE_CALLS["docs"] - before == 5 and r.stats["encoded_docs"] == 5
+    assert next(iter(run["q1"])) == "d1" and next(iter(run["q3"])) == "d3"
+    # score_pairs gives the same cosine scores as the ranking, also for any pair
+    pairs = [(q, d) for q in run for d in run[q]]
+    np.testing.assert_allclose(r.score_pairs(ds, pairs), [run[q][d] for q, d in pairs], rtol=1e-5, atol=1e-6)
+
+    warm = build_retriever(cfg, tmp_path)
+    before = ENCODE_CALLS["docs"]
+    assert warm.retrieve(ds, ["q1", "q2", "q3"], 5).keys() == run.keys()
+    assert ENCODE_CALLS["docs"] == before and warm.stats["cache_hits"] == 1
+
+    npy = next((tmp_path / "dense").glob("*.npy"))
+    meta = json.loads(npy.with_suffix(".json").read_text())
+    assert meta["ids"] == sorted(ds.corpus)
+    raw = bytearray(npy.read_bytes())
+    raw[-1] ^= 0xFF  # same size, one flipped byte: only the checksum can tell
+    npy.write_bytes(bytes(raw))
+    broken = build_retriever(cfg, tmp_path)
+    broken.retrieve(ds, ["q1"], 2)
+    assert broken.stats["cache_rebuilds"] == 1 and broken.stats["encoded_docs"] == 5
+
+    # faiss (optional) is exact too: same scores
+    if importlib.util.find_spec("faiss"):
+        exact_faiss = build_retriever({**cfg, "use_faiss": True}, tmp_path).retrieve(ds, ["q1", "q2", "q3"], 5)
+        for q in run:
+            np.testing.assert_allclose(sorted(exact_faiss[q].values()), sorted(run[q].values()), rtol=1e-5, atol=1e-6)
+
+    # a changed corpus is a different cache entry
+    ds.corpus["d6"] = {"title": "", "text": "wing flutter again"}
+    changed = build_retriever(cfg, tmp_path)
+    changed.retrieve(ds, ["q1"], 2)
+    assert changed.stats["encoded_docs"] == 6
