@@ -183,11 +183,14 @@ def _stats_delta(before: Mapping, after: Mapping) -> dict:
     for key, value in after.items():
         if key == "pairs_per_s":
             continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and isinstance(before.get(key), (int, float)):
+        if key in _COUNTERS and isinstance(before.get(key), (int, float)):
             out[key] = value - before[key]
         else:
-            out[key] = value
+            out[key] = value  # settings (device, backend, max_length) are reported as they are
     return out
+
+
+_COUNTERS = ("pairs", "scored", "cache_hits", "batches", "truncated_pairs", "seconds")
 
 
 def run_benchmark(

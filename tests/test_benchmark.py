@@ -41,7 +41,7 @@ class FakeReranker:
     def __init__(self, spec, ds):
         self.spec, self.ds = spec, ds
         self.stats = {"pairs": 0, "scored": 0, "cache_hits": 0, "truncated_pairs": 0, "seconds": 0.0,
-                      "pairs_per_s": 0.0, "backend": "fake", "device": "cpu"}
+                      "pairs_per_s": 0.0, "backend": "fake", "device": "cpu", "max_length": 256}
 
     def rerank_run(self, dataset, run, top_k, query_ids=None, desc=None):
         FakeReranker.seen.setdefault(self.spec, []).append({q: sorted(v) for q, v in run.items()})
@@ -101,7 +101,9 @@ def test_writes_every_output_with_the_documented_shape(bench):
     assert lines[0] == "system\tquery_id\tmeasure\tvalue"
     assert len(lines) - 1 == len(expected) * 4 * len(ds.qrels["test"])  # every query, q0 included
     assert on_disk["cost"]["bm25>>tuned"]["pairs"] == sum(len(v) for v in fs["bm25"].values()) // 2
-    assert on_disk["cost"]["bm25>>tuned"]["truncated_pairs"] == 1
+    # stats are cumulative in the reranker; the second first stage's numbers are that call's alone
+    assert on_disk["cost"]["dense>>tuned"]["truncated_pairs"] == 1
+    assert on_disk["cost"]["dense>>tuned"]["max_length"] == 256 and on_disk["cost"]["dense>>tuned"]["device"] == "cpu"
     report = (out / "report.md").read_text()
     assert "Recall@k for k >= 5 equals the first stage's" in report
     assert "| bm25>>tuned" in report and "headroom" in report
@@ -199,3 +201,32 @@ def test_resolve_rerankers_checks_paths_before_loading(tmp_path):
 def test_safe_filename():
     assert safe_filename("bm25>>tuned") == "bm25__tuned"
     assert safe_filename("dense>>cross-encoder/ms marco") == "dense__cross-encoder_ms_marco"
+
+
+def test_default_first_stage_path_with_real_bm25(beir_folder, tmp_path):
+    """The retrieval wiring (build_first_stage) with a real BM25, rerankers faked."""
+    from rerankft.data import load_beir_folder
+
+    ds = load_beir_folder(beir_folder())
+    c = cfg(eval={"first_stages": ["bm25"], "measures": ["RR@10", "R@100"]}, rerank={"top_k": 2})
+    c.cache_dir = str(tmp_path / "cache")
+    metrics = run_benchmark(c, ds, {"base": "good"}, tmp_path / "out", reranker_factory=lambda spec: FakeReranker(spec, ds))
+    assert set(metrics["systems"]) == {"bm25", "bm25>>base", "bm25>>oracle"}
+    assert metrics["first_stages"]["bm25"]["depth"] == 100
+    assert metrics["systems"]["bm25>>oracle"]["RR@10"] == 1.0  # every positive is in BM25's top 2 here
+    assert metrics["systems"]["bm25>>base"]["R@100"] == metrics["systems"]["bm25"]["R@100"]
+
+
+@pytest.mark.slow
+def test_default_reranker_path_with_the_packaged_model(beir_folder, tmp_path):
+    """The real Reranker (packaged MiniLM, fresh head) through run_benchmark: loads, scores, reports cost."""
+    from rerankft.data import load_beir_folder
+
+    ds = load_beir_folder(beir_folder())
+    c = cfg(eval={"first_stages": ["bm25"], "measures": ["nDCG@10"]}, rerank={"top_k": 3, "max_length": 64, "cache": False})
+    c.cache_dir = str(tmp_path / "cache")
+    metrics = run_benchmark(c, ds, {"base": "sentence-transformers/all-MiniLM-L6-v2"}, tmp_path / "out")
+    cost = metrics["cost"]["bm25>>base"]
+    assert cost["pairs"] == metrics["first_stages"]["bm25"]["candidates"] > 0
+    assert cost["device"] == "cpu" and cost["backend"] == "torch" and cost["pairs_per_s"] > 0 and cost["max_length"] == 64
+    assert 0.0 <= metrics["systems"]["bm25>>base"]["nDCG@10"] <= metrics["systems"]["bm25>>oracle"]["nDCG@10"] + 1e-9
