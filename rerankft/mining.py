@@ -329,22 +329,28 @@ def _draw_easy(dataset, retriever, qid, n, all_ids, exclude, thr, max_score, rng
     if n <= 0:
         return out
     taken = set(exclude)
-    for _ in range(5):  # a few rounds of rejection sampling; tiny corpora may run out
+    # A few rounds of cheap random draws; if the eligible documents are rare (small corpus, strict
+    # margin), scan a random permutation of the whole corpus so they are still found when they exist.
+    rounds: list = [None] * 5 + (["scan"] if len(all_ids) <= 200_000 else [])
+    for kind in rounds:
         need = n - len(out)
-        draw = [all_ids[i] for i in rng.choice(len(all_ids), min(len(all_ids), 4 * need + 4), replace=False)]
-        draw = [d for d in dict.fromkeys(draw) if d not in taken]
-        if not draw:
-            continue
-        scores = retriever.score_pairs(dataset, [(qid, d) for d in draw])
-        stats["drawn"] += len(draw)
-        for d, s in zip(draw, scores.tolist()):
-            taken.add(d)
-            if np.isfinite(s) and (s > thr or (max_score is not None and s > max_score)):
-                stats["rejected_margin_or_max_score"] += 1
-                continue
-            out.append((d, float(s)))
-            if len(out) == n:
-                return out
+        if kind == "scan":
+            draw = [all_ids[i] for i in rng.permutation(len(all_ids))]
+        else:
+            draw = [all_ids[i] for i in rng.choice(len(all_ids), min(len(all_ids), 4 * need + 4), replace=False)]
+        draw = [d for d in draw if d not in taken]
+        for start in range(0, len(draw), 4096):  # bounded scoring batches, also for the full scan
+            chunk = draw[start : start + 4096]
+            scores = retriever.score_pairs(dataset, [(qid, d) for d in chunk])
+            stats["drawn"] += len(chunk)
+            for d, s in zip(chunk, scores.tolist()):
+                taken.add(d)
+                if np.isfinite(s) and (s > thr or (max_score is not None and s > max_score)):
+                    stats["rejected_margin_or_max_score"] += 1
+                    continue
+                out.append((d, float(s)))
+                if len(out) == n:
+                    return out
     return out
 
 
