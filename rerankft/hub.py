@@ -204,6 +204,24 @@ def _sel(config, key: str, default: Any = None) -> Any:
     return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
+def _public_source(source: str | None) -> str:
+    """Local paths say nothing to a reader and leak the machine's layout: keep the folder name only."""
+    if not source:
+        return "n/a"
+    p = Path(str(source))
+    return p.name if p.is_absolute() or str(source).startswith(("~", ".")) else str(source)
+
+
+def public_command(command: str | None) -> str:
+    """The training command for the card: script path made relative, secrets (hub.token=...) removed."""
+    if not command:
+        return "python scripts/train.py"
+    words = command.split()
+    if words and words[0].endswith(".py"):
+        words[0] = "python scripts/" + Path(words[0]).name
+    return " ".join("hub.token=<redacted>" if w.lstrip("+~").startswith("hub.token=") else w for w in words)
+
+
 def model_card(run: dict, repo_id: str | None, cfg_hub=None):
     """A huggingface_hub ModelCard: metadata (base model, tags, model-index) and a body with data, recipe and results."""
     from huggingface_hub import ModelCard, ModelCardData
@@ -233,7 +251,7 @@ def model_card(run: dict, repo_id: str | None, cfg_hub=None):
     lines = [
         f"# {model_name}", "",
         f"A cross-encoder reranker fine-tuned from {base_link} on **{data.get('name') or _sel(config, 'data.name')}** "
-        "with [rerankft](https://pypi.org/project/rerankft/): hard negatives mined from a first-stage retriever, "
+        "with rerankft: hard negatives mined from a first-stage retriever, "
         "then fine-tuning, with the checkpoint chosen on dev queries and evaluated once on held-out test queries.", "",
         "## Usage", "", "```python", "from sentence_transformers import CrossEncoder", "",
         f'model = CrossEncoder("{repo_id}")',
@@ -241,7 +259,8 @@ def model_card(run: dict, repo_id: str | None, cfg_hub=None):
         'ranked = model.rank("how do I reset the device", ["Backups run nightly.", "Hold the reset button for ten seconds."])',
         "```", "",
         "## Data", "",
-        f"- data set: `{data.get('name')}` (source: `{data.get('source')}`), {data.get('docs')} documents, {data.get('queries')} queries",
+        f"- data set: `{data.get('name')}` (source: `{_public_source(data.get('source'))}`), {data.get('docs')} documents, "
+        f"{data.get('queries')} queries",
     ]
     for split, info in (data.get("splits") or {}).items():
         lines.append(f"- split `{split}`: {info.get('queries')} queries, {info.get('judgements')} relevance judgements")
@@ -273,7 +292,7 @@ def model_card(run: dict, repo_id: str | None, cfg_hub=None):
         "(the ceiling).", "",
         *_table(metrics), "",
         "## Reproduce", "",
-        f"```\n{run['run_info'].get('command', 'python scripts/train.py')}\n```", "",
+        f"```\n{public_command(run['run_info'].get('command'))}\n```", "",
     ]
     versions = run["run_info"].get("versions") or {}
     if versions:

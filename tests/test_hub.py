@@ -34,8 +34,8 @@ METRICS = {
     },
     "dev": {"metric": "nDCG@10", "queries": 30, "base_dev": 0.31, "best_dev": 0.5876, "best_step": 8, "history": []},
 }
-RUN_INFO = {"command": "scripts/train.py loss=lambda", "seed": 42, "versions": {"rerankft": "0.1.0"},
-            "data": {"name": "demo", "source": "rerankft/demo_data", "docs": 245, "queries": 192,
+RUN_INFO = {"command": "/home/me/rerankft/scripts/train.py loss=lambda hub.token=hf_secret", "seed": 42, "versions": {"rerankft": "0.1.0"},
+            "data": {"name": "demo", "source": "/home/me/rerankft/demo_data", "docs": 245, "queries": 192,
                      "splits": {"train": {"queries": 154, "judgements": 400}, "test": {"queries": 38, "judgements": 99}},
                      "fingerprint": "abc123", "warnings": {}}}
 CONFIG = {
@@ -108,8 +108,10 @@ def test_model_card_has_base_model_recipe_data_and_model_index(run):
     text = card.text
     for needle in ("lambda", "LambdaLoss", "ranks [10, 100)", "4 per positive", "epochs: 2", "learning rate: 3e-05",
                    "245 documents", "154 queries", "0.5876", "| **bm25>>tuned** | 0.6123", "| bm25>>base | 0.3555",
-                   'CrossEncoder("me/demo-reranker")', "in 42 s"):
+                   'CrossEncoder("me/demo-reranker")', "in 42 s", "python scripts/train.py loss=lambda hub.token=<redacted>",
+                   "(source: `demo_data`)"):
         assert needle in text, needle
+    assert "hf_secret" not in str(card) and "/home/me" not in str(card)  # no secrets or local paths on the Hub
 
 
 def test_local_base_model_is_not_claimed_as_hub_base(run, tmp_path):

@@ -179,7 +179,7 @@ def _train(args: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProc
                           capture_output=True, text=True, env=env, timeout=timeout)
 
 
-TINY = ["+experiment=demo_smoke", "train.max_steps=2", "train.max_length=64", "dev.top_k=5", "rerank.top_k=5",
+TINY = ["experiment=demo_smoke", "train.max_steps=2", "train.max_length=64", "dev.top_k=5", "rerank.top_k=5",
         "eval.first_stages=[bm25]", "eval.bootstrap_samples=50", "retriever=bm25"]
 
 
