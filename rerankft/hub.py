@@ -63,6 +63,12 @@ def preflight(cfg) -> None:
     if not repo_id:
         raise ConfigError("hub.push=true needs hub.repo_id=<user>/<model-name>")
     _check_repo_id(repo_id)
+    if _in_multirun():
+        raise ConfigError(
+            "hub.push=true in a sweep (-m) would push every run to the same repository, the last one to finish "
+            "winning. Sweep without it, then push the best run from the sweep's summary.md: "
+            f"python scripts/push.py run_dir=<best run dir> hub.repo_id={repo_id} (hub.dry_run=true is fine in sweeps)"
+        )
     if not hub_token(hub):
         raise ConfigError(
             "hub.push=true but no Hugging Face token was found: run `hf auth login`, or set the HF_TOKEN "
@@ -74,6 +80,13 @@ def preflight(cfg) -> None:
     if constants.HF_HUB_OFFLINE:
         raise ConfigError("hub.push=true but HF_HUB_OFFLINE=1 is set, so nothing can be uploaded: "
                           "unset HF_HUB_OFFLINE, or use hub.dry_run=true")
+
+
+def _in_multirun() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _check_repo_id(repo_id: str) -> None:

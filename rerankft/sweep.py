@@ -254,6 +254,7 @@ def render_markdown(s: SweepSummary) -> str:
     if s.best is not None:
         over = " ".join(o for o in s.best.overrides if _override_key(o) in varying) or "(no swept overrides)"
         lines.append(f"**Best run: `{s.best.name}`** ({over}): dev {s.dev_metric} {_fmt(s.best.dev)}")
+        lines += ["", f"Publish it: `python scripts/push.py run_dir={s.best.path} hub.repo_id=<user>/<model-name>`"]
     else:
         lines.append(f"No run has a dev {s.dev_metric} (evaluation-only sweep, or no run finished): no best run is marked.")
     lines.append("")

@@ -244,6 +244,15 @@ def test_preflight_checks_repo_id_and_offline_mode(monkeypatch):
         preflight(_hub_cfg(token="hf_x"))
 
 
+def test_push_from_a_sweep_is_refused(monkeypatch):
+    import rerankft.hub as hub
+
+    monkeypatch.setattr(hub, "_in_multirun", lambda: True)
+    with pytest.raises(ConfigError, match="sweep.*scripts/push.py run_dir="):
+        preflight(_hub_cfg(token="hf_x"))
+    preflight(_hub_cfg(dry_run=True))
+
+
 def test_missing_token_stops_train_before_any_training_step(tmp_path, monkeypatch):
     """pipeline.train with hub.push=true and no token: ConfigError before data loading, mining or training."""
     import huggingface_hub

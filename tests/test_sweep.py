@@ -75,6 +75,7 @@ def test_summary_files_have_one_row_per_run(sweep):
     assert "+experiment=demo_smoke" in rows[0]["overrides"]
     md = s.md_path.read_text()
     assert "Best run: `1`" in md
+    assert f"python scripts/push.py run_dir={sweep / '1'}" in md
     best_line = next(line for line in md.splitlines() if line.startswith("| `1`"))
     assert "**best**" in best_line and "**0.5500**" in best_line
     assert "test bm25>>tuned nDCG@10" in md and "oracle" not in md
