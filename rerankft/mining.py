@@ -374,11 +374,19 @@ def _report(result, retriever, cfg_miner, qids, skipped_queries, counts, random_
         "hard_negative": _dist(hard_scores),
         "random_negative": _dist(easy_scores),
     }
+    # Paired view: the pooled means above can also differ because low-scoring positives get no hard
+    # negatives at all (the margin removes them), so also say how negatives compare to their OWN positive.
+    paired = [(r.positive_score, s) for r in rows for s in r.negative_scores[: r.n_hard] if np.isfinite(r.positive_score)]
+    above = sum(1 for p, s in paired if s >= p)
+    scores["hard_negatives_at_or_above_own_positive"] = {"count": above, "fraction": round(above / len(paired), 4) if paired else None}
+    scores["mean_gap_own_positive_minus_hard_negative"] = round(float(np.mean([p - s for p, s in paired])), 4) if paired else None
     warnings = []
     pm, hm = scores["positive"].get("mean"), scores["hard_negative"].get("mean")
     if pm is not None and hm is not None and hm >= pm:
-        msg = (f"mined hard negatives score higher than the judged positives on average ({hm:.3f} >= {pm:.3f}, {retriever.name} scores): "
-               "many are probably unjudged relevant documents. Raise miner.range_min, set miner.relative_margin, or use miner.denoise.model")
+        msg = (f"mined hard negatives score higher than the judged positives on average ({hm:.3f} >= {pm:.3f}, {retriever.name} scores; "
+               f"{above} of {len(paired)} score at or above their own positive): if that count is high, many are probably unjudged "
+               "relevant documents: raise miner.range_min, set miner.relative_margin, or use miner.denoise.model. If it is 0, the gap "
+               "comes from low-scoring positives that the margin left without hard negatives")
         log.warning(msg)
         warnings.append(msg)
     if few_total:

@@ -99,6 +99,7 @@ def test_margin_removes_candidates_close_to_each_positive():
     assert weak.n_hard == 0 and len(weak.negatives) == 4  # topped up with easy negatives
     assert result.report["queries_with_too_few_hard_negatives"]["examples"] == ["q1"]
     assert result.report["candidates"]["removed"]["margin"] > 0
+    assert result.report["scores"]["hard_negatives_at_or_above_own_positive"]["count"] == 0
     no_fill = mine_hard_negatives(ds, train, retriever, {**MINER, "fill_with_random": False})
     assert len(next(r for r in no_fill.rows if r.positive == "d5").negatives) == 1
     assert no_fill.report["queries_with_too_few_negatives"]["count"] == 1
@@ -144,6 +145,7 @@ def test_warns_when_negatives_outscore_positives(caplog):
     s = result.report["scores"]
     assert s["hard_negative"]["mean"] >= s["positive"]["mean"]
     assert result.report["warnings"] and "score higher" in caplog.text
+    assert s["hard_negatives_at_or_above_own_positive"]["fraction"] > 0.5
 
 
 @pytest.mark.parametrize("bad, key", [({"range_max": 2}, "range_max"), ({"sampling_strategy": "best"}, "sampling_strategy"),
