@@ -208,3 +208,27 @@ def test_fingerprint_follows_content(tmp_path, model_dir):
     cfg.write_text(cfg.read_text().replace("{", '{"_edited": true,', 1))
     assert model_fingerprint(str(copy)) != model_fingerprint(model_dir)
     assert model_fingerprint("org/some-model", revision="abc") == "hub-org/some-model@abc"
+
+
+@pytest.mark.slow
+def test_onnx_backends_export_once_and_match_torch(tmp_path, model_dir, cross_encoder):
+    pytest.importorskip("onnxscript")
+    from rerankft.rerank import Reranker
+
+    pairs = mixed_pairs(40, seed=5)
+    expected = cross_encoder.predict(pairs)
+    fp32 = Reranker(model_dir, backend="onnx", cache_dir=tmp_path)
+    assert np.abs(fp32.score(pairs) - expected).max() < 1e-4
+    int8 = Reranker(model_dir, backend="onnx-int8", cache_dir=tmp_path)
+    assert np.abs(int8.score(pairs) - expected).max() < 0.05  # quantized: close, not equal
+    exports = sorted(p.parent.name for p in tmp_path.glob("exports/*/*/model.onnx"))
+    assert exports == ["onnx", "onnx-int8"]
+    # The cache separates backends: int8 scores never answer an fp32 request.
+    assert int8.stats["cache_hits"] == 0
+
+
+def test_openvino_backend_fails_with_a_clear_reason(model_dir):
+    from rerankft.rerank import Reranker
+
+    with pytest.raises(ModelError, match="optimum-intel"):
+        Reranker(model_dir, backend="openvino-int8")
