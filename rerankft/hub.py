@@ -379,5 +379,9 @@ def push_run(cfg) -> dict:
         raise ConfigError("run_dir is required: python scripts/push.py run_dir=outputs/train/<run> hub.repo_id=<user>/<name>")
     if not cfg.hub.get("dry_run") and not cfg.hub.get("push"):
         raise ConfigError("nothing to do: hub.push=false and hub.dry_run=false")
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"run_dir={run_dir}: no such directory (give the folder `python scripts/train.py` printed)")
+    model_dir_of(run_dir)  # a run without a finished model fails here, before any token question
     preflight(cfg)  # token and repo id before the model is loaded
-    return publish(cfg.hub, Path(run_dir))
+    return publish(cfg.hub, run_dir)

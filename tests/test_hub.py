@@ -380,3 +380,16 @@ def test_push_script_over_http_to_an_existing_repo(run, stub_hub, tmp_path):
     assert all(auth == "Bearer hf_stub_token" for _, auth in upload)
     info = json.loads((run / "hub.json").read_text())
     assert info["dry_run"] is False and info["commit_url"].endswith("b" * 40)
+
+
+def test_push_script_checks_the_run_dir_first(tmp_path):
+    from rerankft.errors import ModelError
+    from rerankft.hub import push_run
+
+    cfg = lambda run_dir: OmegaConf.create({"run_dir": run_dir, "hub": {"push": True, "repo_id": "me/x", "dry_run": False}})  # noqa: E731
+    with pytest.raises(ConfigError, match="run_dir is required"):
+        push_run(cfg(None))
+    with pytest.raises(ConfigError, match="no such directory"):
+        push_run(cfg(str(tmp_path / "nope")))
+    with pytest.raises(ModelError, match="no tuned model"):
+        push_run(cfg(str(tmp_path)))
