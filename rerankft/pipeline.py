@@ -11,7 +11,7 @@ import logging
 
 from omegaconf import DictConfig
 
-from rerankft.cli import run_dir
+from rerankft.cli import is_main_process, run_dir
 from rerankft.config import validate_config
 from rerankft.data import carve_dev, load_from_config
 from rerankft.hub import preflight as hub_preflight
@@ -34,19 +34,23 @@ def train(cfg: DictConfig) -> float:
     validate_config(cfg)
     hub_preflight(cfg)  # hub.push=true without a token or with a bad repo id stops here, not after training
     dataset = load_from_config(cfg.data)
-    write_run_info(out, cfg, dataset, seed=cfg.train.seed)
+    main = is_main_process()  # under `accelerate launch` every rank runs this recipe; only rank 0 writes files
+    if main:
+        write_run_info(out, cfg, dataset, seed=cfg.train.seed)
 
     # 2. Dev queries for model selection come out of the training split, never the test split.
     train_qrels, dev_qrels = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, cfg.train.seed)
     log.info("queries: %d train, %d dev, %d test", len(train_qrels), len(dev_qrels), len(dataset.split(cfg.data.splits.test)))
 
-    # 3. First stage + hard negatives for the training queries.
+    # 3. First stage + hard negatives for the training queries (every rank mines the same, seeded, rows).
     retriever = build_retriever(cfg.retriever, cache_dir=cfg.cache_dir)
     mined = mine_hard_negatives(dataset, train_qrels, retriever, cfg.miner)
-    write_json(out / "mining.json", mined.report)
+    if main:
+        write_json(out / "mining.json", mined.report)
     dev_run = retriever.retrieve(dataset, list(dev_qrels), k=cfg.dev.top_k)
 
-    # 4. Fine-tune; the checkpoint with the best dev nDCG@10 is kept.
+    # 4. Fine-tune; the checkpoint with the best dev nDCG@10 is kept. train.resume=<run dir>
+    # continues from its last checkpoint (scripts/train.py then runs in that directory).
     result = fit_cross_encoder(cfg, dataset, mined, dev_qrels, dev_run, out)
 
     # 5. Benchmark base vs tuned on the test split (same candidates for every reranker).

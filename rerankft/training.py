@@ -1,0 +1,436 @@
+"""Fine-tune a cross-encoder with sentence-transformers' CrossEncoderTrainer (accelerate underneath).
+
+``fit_cross_encoder`` is step 2 of ``pipeline.train``:
+
+1. build the model (``build_cross_encoder``: the packaged MiniLM gets a fresh one-logit head);
+2. turn the mined hard negatives into rows of the shape the configured loss needs;
+3. score the untrained model on the dev queries (recorded as ``base_dev``);
+4. train, evaluating dev nDCG@10 every ``train.eval_steps`` (default once per epoch) and
+   checkpointing at the same cadence into ``<run_dir>/checkpoints``;
+5. keep the best dev checkpoint (``load_best_model_at_end``) and save it atomically to
+   ``<run_dir>/model``, then write ``train_done.json``.
+
+Only the main process writes files. ``train.resume=<run_dir>`` continues from the last
+complete checkpoint of that run.
+
+Truncation: ``train.max_length`` is the budget for [CLS] query [SEP] passage [SEP]
+together. The installed tokenizer call truncates 'longest_first': tokens come off the
+longer of the two texts, which for short queries and long passages means the passage.
+How many training pairs were cut is written to the first line of ``train_log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from transformers import TrainerCallback
+
+from rerankft.dev_eval import DEV_METRIC_KEY, DevRerankEvaluator
+from rerankft.errors import ConfigError, ModelError
+from rerankft.io import append_jsonl, atomic_dir, write_json
+from rerankft.losses import (
+    add_teacher_scores,
+    bce_prior_loss,
+    build_loss,
+    loss_format,
+    pairs_per_example,
+    positive_share,
+    query_passage_pairs,
+)
+from rerankft.models import resolve_model_name
+
+log = logging.getLogger("rerankft")
+
+HEADS = ("cls", "mean")
+BEST_METRIC = f"eval_{DEV_METRIC_KEY}"  # the trainer prefixes evaluator keys with "eval_"
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    best_dev: float
+    dev_summary: dict
+    is_main_process: bool
+    train_summary: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- model
+
+
+def build_cross_encoder(cfg_model: DictConfig, max_length: int | None):
+    """The model to fine-tune, with a one-logit scoring head.
+
+    ``model.head``:
+      * ``cls`` (default): the checkpoint as a sequence-classification model. A trained
+        cross-encoder keeps its head; a bi-encoder / plain encoder gets a fresh
+        classifier on the [CLS] pooler output.
+      * ``mean``: Transformer (feature extraction) -> mean pooling -> Dense(hidden, 1)
+        named ``scores``. Mean pooling is what a sentence-embedding checkpoint such as
+        all-MiniLM was trained for, so the fresh head starts from a meaningful vector.
+        The BERT pooler is dropped (``add_pooling_layer=False``) so that no parameter goes
+        unused, which DDP would reject.
+    """
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.base.modules import Dense, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    name = resolve_model_name(cfg_model.name)
+    head = cfg_model.get("head") or "cls"
+    if head not in HEADS:
+        raise ConfigError(f"model.head={head!r} is unknown: use one of {', '.join(HEADS)}")
+    try:
+        if head == "cls":
+            model = CrossEncoder(name, num_labels=1, max_length=max_length)
+        else:
+            kwargs = {"add_pooling_layer": False} if _is_bert_like(name) else {}
+            body = Transformer(name, transformer_task="feature-extraction", max_seq_length=max_length, model_kwargs=kwargs)
+            dim = body.get_word_embedding_dimension()
+            pooling = Pooling(dim, pooling_mode="mean")
+            scorer = Dense(dim, 1, activation_function=None, module_output_name="scores")
+            model = CrossEncoder(modules=[body, pooling, scorer])
+    except (OSError, ValueError) as e:
+        raise ModelError(f"model.name={cfg_model.name!r} could not be loaded as a cross-encoder ({e})") from None
+    if model.num_labels != 1:
+        raise ModelError(f"model.name={cfg_model.name!r} has {model.num_labels} output labels; a reranker needs exactly 1")
+    return model
+
+
+def _is_bert_like(name: str) -> bool:
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name).model_type in ("bert", "roberta", "xlm-roberta", "electra")
+    except Exception:
+        return False
+
+
+def head_parameter_pattern(model) -> str:
+    """A regex for the scoring head's parameter names as the trainer's optimizer sees them.
+
+    The optimizer walks ``loss.named_parameters()`` (the model sits at ``loss.model``), so
+    names look like ``model.0.model.classifier.weight`` (cls head; XLM-R's is
+    ``classifier.dense`` / ``classifier.out_proj``) or ``model.2.linear.weight`` (mean head).
+    """
+    from sentence_transformers.base.modules import Dense
+
+    last = len(model) - 1
+    if isinstance(model[last], Dense):
+        return rf"^model\.{last}\.linear\."
+    return r"\.classifier\."
+
+
+# ----------------------------------------------------------------------------- arguments
+
+
+def resolve_precision(name: str) -> dict[str, bool]:
+    """``auto`` = bf16 on a GPU that supports it, fp16 on other GPUs, fp32 on CPU."""
+    cuda = torch.cuda.is_available()
+    if name == "auto":
+        name = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    if name not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"train.precision={name!r} is unknown: use auto, fp32, bf16 or fp16")
+    if name == "fp16" and not cuda:
+        raise ConfigError("train.precision=fp16 needs a CUDA GPU; use fp32 (or auto) on CPU")
+    return {"bf16": name == "bf16", "fp16": name == "fp16"}
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def steps_per_epoch(rows: int, cfg_train: DictConfig) -> int:
+    per_step = cfg_train.batch_size * cfg_train.gradient_accumulation_steps * world_size()
+    return max(1, rows // per_step if world_size() > 1 else math.ceil(rows / per_step))
+
+
+def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool, head_pattern: str | None):
+    from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
+
+    t = cfg.train
+    # Evaluation and saving share one cadence: load_best_model_at_end needs every evaluated
+    # step to have a checkpoint. "Once per epoch" is expressed in steps so that a run
+    # capped by max_steps still evaluates (transformers evaluates and saves at the last step).
+    cadence = int(t.eval_steps) if t.get("eval_steps") else steps_per_epoch(rows, t)
+    lr_mapping = {}
+    if t.get("head_learning_rate") is not None and head_pattern:
+        lr_mapping = {head_pattern: float(t.head_learning_rate)}
+    return CrossEncoderTrainingArguments(
+        output_dir=str(out_dir / "checkpoints"),
+        num_train_epochs=float(t.epochs),
+        max_steps=int(t.max_steps),
+        learning_rate=float(t.learning_rate),
+        learning_rate_mapping=lr_mapping,
+        warmup_steps=float(t.warmup_ratio),  # transformers v5: a float < 1 is a ratio of all steps
+        weight_decay=float(t.weight_decay),
+        per_device_train_batch_size=int(t.batch_size),
+        per_device_eval_batch_size=int(t.batch_size),
+        gradient_accumulation_steps=int(t.gradient_accumulation_steps),
+        gradient_checkpointing=bool(t.gradient_checkpointing),
+        **resolve_precision(t.precision),
+        seed=int(t.seed),
+        data_seed=int(t.seed),
+        eval_strategy="steps" if has_dev else "no",
+        eval_steps=cadence,
+        save_strategy="steps",
+        save_steps=cadence,
+        save_total_limit=int(t.save_total_limit) if t.get("save_total_limit") else None,
+        load_best_model_at_end=has_dev,
+        metric_for_best_model=BEST_METRIC if has_dev else None,
+        greater_is_better=True,
+        logging_steps=int(t.logging_steps),
+        logging_first_step=True,
+        dataloader_num_workers=int(t.dataloader_workers),
+        report_to="none",
+        disable_tqdm=True,  # train_log.jsonl and the log carry progress; bars garble multi-process logs
+    )
+
+
+# ----------------------------------------------------------------------------- logging
+
+
+class JsonlLogCallback(TrainerCallback):
+    """One ``train_log.jsonl`` line per logging step (loss, lr, epoch, pairs/s) and per dev evaluation.
+
+    pairs/s counts (query, passage) forward passes over all processes and only the time
+    spent inside optimizer steps, so dev evaluations do not dilute it.
+    """
+
+    def __init__(self, path: Path, pairs_per_step: float):
+        self.path = path
+        self.pairs_per_step = pairs_per_step
+        self._step_t0 = 0.0
+        self._train_seconds = 0.0
+        self._last = (0, 0.0)  # (global step, train seconds) at the previous loss line
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._last = (state.global_step, self._train_seconds)  # a resumed run starts mid-way
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._step_t0 = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self._train_seconds += time.perf_counter() - self._step_t0
+        if state.global_step >= state.max_steps:
+            control.should_log = True  # the loss of the last (partial) logging window, not just the run mean
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        row = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
+        if BEST_METRIC in logs:
+            # Before trainer.train() the state is fresh (max_steps 0): that evaluation is the untrained model.
+            row.update(event="eval", untrained=state.max_steps == 0)
+            row.update({DEV_METRIC_KEY: logs[BEST_METRIC], "eval_seconds": logs.get("eval_runtime")})
+        elif "loss" in logs:
+            steps, secs = state.global_step - self._last[0], self._train_seconds - self._last[1]
+            row.update(event="train", loss=logs["loss"], learning_rate=logs.get("learning_rate"), grad_norm=logs.get("grad_norm"))
+            row["pairs_per_s"] = round(steps * self.pairs_per_step / secs, 2) if secs > 0 and steps > 0 else None
+            self._last = (state.global_step, self._train_seconds)
+        else:
+            row.update(event="summary", **logs)
+        append_jsonl(self.path, row)
+
+
+def count_truncated(model, pairs: list[tuple[str, str]], max_length: int) -> int:
+    """How many (query, passage) pairs are longer than ``max_length`` tokens with special tokens."""
+    tok = model.tokenizer
+    n = 0
+    for i in range(0, len(pairs), 1024):
+        chunk = pairs[i : i + 1024]
+        enc = tok([q for q, _ in chunk], [p for _, p in chunk], truncation=False, verbose=False)
+        n += sum(1 for ids in enc["input_ids"] if len(ids) > max_length)
+    return n
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def training_rows(cfg: DictConfig, mined, max_length: int | None):
+    """The mined negatives in the shape the loss needs; distillation rows get teacher scores."""
+    fmt = loss_format(cfg.loss)
+    rows = mined.to_dataset(fmt)
+    if len(rows) == 0:
+        raise ConfigError("mining produced no training rows: check data.splits.train and the miner settings (configs/miner)")
+    if fmt == "distill":
+        rows = add_teacher_scores(rows, cfg.loss.get("teacher"), max_length)
+    return fmt, rows
+
+
+# ----------------------------------------------------------------------------- resume
+
+
+def complete_checkpoints(ckpt_dir: Path) -> list[Path]:
+    """Checkpoints that finished writing, oldest first.
+
+    The trainer writes ``trainer_state.json`` last, so a folder without it was cut short
+    by a kill and must not be resumed from.
+    """
+    if not ckpt_dir.is_dir():
+        return []
+    found = []
+    for p in ckpt_dir.glob("checkpoint-*"):
+        if p.is_dir() and p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file():
+            found.append(p)
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
+def prepare_resume(cfg: DictConfig, out_dir: Path, is_main: bool) -> str | None:
+    """The checkpoint to resume from (or None), after clearing what a killed run left half-written."""
+    resume = cfg.train.get("resume")
+    if not resume:
+        return None
+    src = Path(resume).expanduser()
+    if not src.is_dir():
+        raise ConfigError(f"train.resume={resume!r}: no such run directory")
+    ckpt_dir = src / "checkpoints"
+    done = complete_checkpoints(ckpt_dir)
+    if is_main:
+        complete = set(done)
+        for p in ckpt_dir.glob("checkpoint-*") if ckpt_dir.is_dir() else []:
+            if p not in complete:
+                log.warning("removing incomplete checkpoint %s", p)
+                shutil.rmtree(p, ignore_errors=True)
+        for p in out_dir.glob(".model.*"):  # atomic_dir temporaries of a killed final save
+            shutil.rmtree(p, ignore_errors=True)
+    if not done:
+        log.warning("train.resume=%s has no complete checkpoint; training starts from the beginning", resume)
+        return None
+    log.info("resuming from %s", done[-1])
+    return str(done[-1])
+
+
+# ----------------------------------------------------------------------------- main entry
+
+
+def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_dir) -> TrainResult:
+    """Train on ``mined``, select on dev nDCG@10, save the best model to ``<out_dir>/model``."""
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
+    from transformers import set_seed
+
+    out_dir = Path(out_dir)
+    t = cfg.train
+    is_main = int(os.environ.get("RANK", "0")) == 0
+    resume_from = prepare_resume(cfg, out_dir, is_main)
+
+    set_seed(int(t.seed))  # the fresh head's initial weights
+    model = build_cross_encoder(cfg.model, int(t.max_length))
+    fmt, rows = training_rows(cfg, mined, int(t.max_length))
+    loss, loss_args = build_loss(cfg.loss, model, rows, int(t.batch_size))
+
+    has_dev = bool(dev_qrels)
+    evaluator = None
+    if has_dev:
+        evaluator = DevRerankEvaluator(dataset, dev_qrels, dev_run, top_k=int(cfg.dev.top_k), batch_size=max(32, int(t.batch_size)), max_length=int(t.max_length))
+    else:
+        log.warning("no dev queries (data.dev_fraction=0?): no model selection, the last checkpoint is kept")
+
+    args = training_arguments(cfg, out_dir, len(rows), has_dev, head_parameter_pattern(model))
+    ppe = pairs_per_example(fmt, rows)
+    pairs_per_step = t.batch_size * t.gradient_accumulation_steps * world_size() * ppe
+    log_path = out_dir / "train_log.jsonl"
+    start = {
+        "event": "resume" if resume_from else "start",
+        "resumed_from": resume_from,
+        "loss": cfg.loss.get("name"),
+        "loss_class": cfg.loss.get("_target_"),
+        "loss_args": loss_args,
+        "format": fmt,
+        "train_rows": len(rows),
+        "pairs_per_example": ppe,
+        "max_length": int(t.max_length),
+        "truncation": "longest_first (query and passage share max_length; the longer text is cut first)",
+        "world_size": world_size(),
+        "precision": {k: v for k, v in resolve_precision(t.precision).items() if v} or "fp32",
+        "head": cfg.model.get("head") or "cls",
+        "train_fingerprint": getattr(rows, "_fingerprint", None),
+    }
+    if is_main:
+        pairs = query_passage_pairs(fmt, rows)
+        start.update(train_pairs=len(pairs), truncated_pairs=count_truncated(model, pairs, int(t.max_length)))
+        if fmt == "pairs":
+            start["bce_prior"] = bce_prior_loss(positive_share(rows), float(loss_args.get("pos_weight", 1.0) or 1.0))
+        append_jsonl(log_path, start)
+        log.info("training: %d %s rows, loss %s, %d of %d pairs truncated at %d tokens", len(rows), fmt, start["loss"], start["truncated_pairs"], start["train_pairs"], t.max_length)
+
+    trainer = CrossEncoderTrainer(
+        model=model,
+        args=args,
+        train_dataset=rows,
+        loss=loss,
+        evaluator=evaluator,
+        callbacks=[JsonlLogCallback(log_path, pairs_per_step)],
+    )
+
+    # The untrained model's dev score, once per run (a resumed run reuses the first measurement).
+    base_path = out_dir / "dev_base.json"
+    base_dev = None
+    if has_dev:
+        if base_path.is_file():
+            import json
+
+            base_dev = json.loads(base_path.read_text())["base_dev"]
+        else:
+            base_dev = float(trainer.evaluate()[BEST_METRIC])  # all ranks: evaluation is collective
+            if is_main:
+                write_json(base_path, {"base_dev": base_dev})
+
+    t0 = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    train_seconds = time.perf_counter() - t0
+    state = trainer.state
+
+    history = [
+        {"step": h["step"], "epoch": h.get("epoch"), DEV_METRIC_KEY: h[BEST_METRIC]}
+        for h in state.log_history
+        if BEST_METRIC in h
+    ]
+    best_step = getattr(state, "best_global_step", None)
+    if best_step is None and state.best_model_checkpoint:
+        best_step = int(Path(state.best_model_checkpoint).name.split("-")[-1])
+    best_dev = float(state.best_metric) if state.best_metric is not None else float("nan")
+    dev_summary = {
+        "metric": "nDCG@10",
+        "queries": len(dev_qrels),
+        "top_k": int(cfg.dev.top_k),
+        "base_dev": base_dev,
+        "best_dev": best_dev if has_dev else None,
+        "best_step": best_step,
+        "best_checkpoint": state.best_model_checkpoint,
+        "history": history,
+    }
+    losses = [h["loss"] for h in state.log_history if "loss" in h]
+    train_summary = {
+        "global_step": state.global_step,
+        "epochs": state.epoch,
+        "train_loss_mean": output.training_loss,
+        "first_logged_loss": losses[0] if losses else None,
+        "last_logged_loss": losses[-1] if losses else None,
+        "seconds": round(train_seconds, 1),
+        "resumed_from": resume_from,
+        **({"bce_prior": start["bce_prior"]} if "bce_prior" in start else {}),
+    }
+
+    model_dir = out_dir / "model"
+    if is_main:
+        # trainer.model is the best dev checkpoint (load_best_model_at_end); a killed save
+        # leaves only a hidden temporary folder, never a model/ that looks finished.
+        with atomic_dir(model_dir) as tmp:
+            trainer.model.save_pretrained(str(tmp))
+        write_json(out_dir / "train_done.json", {"model_dir": str(model_dir), "dev": dev_summary, "train": train_summary})
+        log.info("best dev nDCG@10 %.4f at step %s (untrained %.4f); model saved to %s", best_dev, best_step, base_dev or float("nan"), model_dir)
+    trainer.accelerator.wait_for_everyone()
+    return TrainResult(
+        model_dir=model_dir,
+        best_dev=best_dev if has_dev else float("nan"),
+        dev_summary=dev_summary,
+        is_main_process=is_main,
+        train_summary=train_summary,
+    )

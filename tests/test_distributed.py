@@ -1,0 +1,69 @@
+"""Data-parallel training: `accelerate launch --cpu --num_processes 2 scripts/train.py` writes one run directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TOPICS = [
+    "router", "printer", "battery", "password", "backup", "invoice", "refund", "shipping", "firmware", "wifi",
+    "screen", "keyboard", "camera", "speaker", "charger", "account", "license", "calendar", "email", "storage",
+]
+
+
+def write_beir(root: Path) -> Path:
+    """20 passages; 14 train queries, 6 test queries; one relevant passage each."""
+    (root / "qrels").mkdir(parents=True)
+    with open(root / "corpus.jsonl", "w") as f:
+        for i, t in enumerate(TOPICS):
+            f.write(json.dumps({"_id": f"d{i}", "title": t.title(), "text": f"How to fix a {t} problem: the {t} guide covers {t} settings."}) + "\n")
+    with open(root / "queries.jsonl", "w") as f:
+        for i, t in enumerate(TOPICS):
+            f.write(json.dumps({"_id": f"q{i}", "text": f"my {t} does not work"}) + "\n")
+    for split, ids in (("train", range(14)), ("test", range(14, 20))):
+        rows = ["query-id\tcorpus-id\tscore"] + [f"q{i}\td{i}\t1" for i in ids]
+        (root / "qrels" / f"{split}.tsv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.mark.slow
+def test_two_process_cpu_launch_writes_one_run_directory(tmp_path):
+    accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
+    if accelerate is None:
+        pytest.skip("accelerate CLI not installed")
+    data = write_beir(tmp_path / "beir")
+    overrides = [
+        "data=beir_local", f"data.path={data}", "data.dev_fraction=0.3", "retriever=bm25",
+        "miner.range_min=1", "miner.range_max=10", "miner.num_negatives=2", "miner.num_random_negatives=1",
+        "loss=bce", "train.max_steps=4", "train.eval_steps=2", "train.batch_size=2", "train.max_length=48",
+        "train.logging_steps=1", "dev.top_k=5", "rerank.top_k=5", "eval.first_stages=[bm25]", "eval.bootstrap_samples=50",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RERANKFT_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    env.pop("RERANKFT_RUN_DIR", None)
+    cmd = [accelerate, "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+           "--dynamo_backend", "no", str(REPO / "scripts" / "train.py"), *overrides]
+    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
+    assert res.returncode == 0, (res.stdout[-2000:], res.stderr[-4000:])
+
+    runs = list((tmp_path / "outputs" / "train").iterdir())
+    assert len(runs) == 1, f"ranks disagreed on the run directory: {runs}"
+    run = runs[0]
+    for name in ("model", "train_log.jsonl", "train_done.json", "metrics.json", "config.yaml", "run_info.json", "mining.json"):
+        assert (run / name).exists(), name
+    log = [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+    starts = [r for r in log if r["event"] == "start"]
+    assert len(starts) == 1 and starts[0]["world_size"] == 2  # only rank 0 writes the log
+    assert [r["step"] for r in log if r["event"] == "train"] == [1, 2, 3, 4]
+    done = json.loads((run / "train_done.json").read_text())
+    assert done["train"]["global_step"] == 4 and done["dev"]["best_step"] in (2, 4)
+
+    from sentence_transformers import CrossEncoder
+
+    assert CrossEncoder(str(run / "model")).predict([("my wifi does not work", "Wifi guide")]).shape == (1,)

@@ -1,0 +1,334 @@
+"""Cross-encoder fine-tuning: losses, model heads, dev selection, run-directory files, resume.
+
+Everything runs on a tiny synthetic help-desk collection (12 topics, one passage and one
+query each) with the packaged MiniLM, max_length 48 and a handful of optimizer steps.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from sentence_transformers.base.evaluation import BaseEvaluator
+
+from rerankft.data import RetrievalDataset
+from rerankft.mining import MinedRow, MiningResult
+
+REPO = Path(__file__).resolve().parents[1]
+TOPICS = ["router", "printer", "battery", "password", "backup", "invoice", "refund", "shipping", "firmware", "wifi", "screen", "keyboard"]
+LOSSES = ["bce", "mnrl", "cmnrl", "lambda", "listnet", "margin_mse"]
+
+
+# ----------------------------------------------------------------------------- synthetic data
+
+
+def make_dataset() -> RetrievalDataset:
+    corpus = {f"d{i}": {"title": t.title(), "text": f"How to fix a {t} problem: the {t} guide covers {t} settings."} for i, t in enumerate(TOPICS)}
+    queries = {f"q{i}": f"my {t} does not work" for i, t in enumerate(TOPICS)}
+    qrels = {f"q{i}": {f"d{i}": 1 + i % 2} for i in range(len(TOPICS))}
+    return RetrievalDataset(name="synthetic", corpus=corpus, queries=queries, qrels={"train": qrels})
+
+
+def make_mined(dataset: RetrievalDataset, qids: list[str], n_neg: int = 3) -> MiningResult:
+    """Negatives: the next topics' passages (deterministic), as the miner would hand them over."""
+    n = len(TOPICS)
+    rows = []
+    for qid in qids:
+        i = int(qid[1:])
+        negs = [f"d{(i + k) % n}" for k in range(1, n_neg + 1)]
+        rows.append(MinedRow(qid=qid, positive=f"d{i}", grade=1 + i % 2, positive_score=0.9, negatives=negs, negative_scores=[0.5] * n_neg, n_hard=n_neg))
+    return MiningResult(dataset=dataset, rows=rows, negatives_per_row=n_neg)
+
+
+def dev_split(dataset: RetrievalDataset, dev_qids: list[str]):
+    qrels = {q: dataset.qrels["train"][q] for q in dev_qids}
+    # A first-stage run that ranks the relevant passage 3rd, so reranking can move it.
+    n = len(TOPICS)
+    run = {}
+    for q in dev_qids:
+        i = int(q[1:])
+        docs = [f"d{(i + 1) % n}", f"d{(i + 2) % n}", f"d{i}", f"d{(i + 3) % n}"]
+        run[q] = {d: 1.0 - 0.1 * r for r, d in enumerate(docs)}
+    return qrels, run
+
+
+def compose_cfg(*overrides: str):
+    from hydra import compose, initialize_config_dir
+
+    base = [
+        "train.max_length=48", "train.batch_size=4", "train.logging_steps=1", "train.warmup_ratio=0.0",
+        "train.learning_rate=1e-4", "train.precision=fp32", "dev.top_k=4",
+    ]
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        return compose(config_name="train", overrides=base + list(overrides))
+
+
+@pytest.fixture(scope="module")
+def data():
+    ds = make_dataset()
+    train_q = [f"q{i}" for i in range(8)]
+    dev_qrels, dev_run = dev_split(ds, [f"q{i}" for i in range(8, 12)])
+    return ds, make_mined(ds, train_q), dev_qrels, dev_run
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    """An offline distillation teacher: MiniLM with a fresh head, scaled up so its margins are not ~0."""
+    from sentence_transformers import CrossEncoder
+
+    from rerankft.models import resolve_model_name
+
+    torch.manual_seed(1)
+    ce = CrossEncoder(resolve_model_name("packaged-minilm"), num_labels=1, max_length=48)
+    with torch.no_grad():
+        ce.model.classifier.weight.mul_(30.0)
+    path = tmp_path_factory.mktemp("teacher") / "ce"
+    ce.save_pretrained(str(path))
+    return path
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def test_heads_have_one_logit_and_head_lr_pattern_matches_only_the_head():
+    import re
+
+    from rerankft.training import build_cross_encoder, head_parameter_pattern
+
+    cfg = compose_cfg()
+    for head, expect in (("cls", {"model.0.model.classifier.weight", "model.0.model.classifier.bias"}), ("mean", {"model.2.linear.weight", "model.2.linear.bias"})):
+        cfg.model.head = head
+        model = build_cross_encoder(cfg.model, 48)
+        assert model.num_labels == 1 and model.max_seq_length == 48
+        names = {f"model.{n}" for n, _ in model.named_parameters()}  # as the optimizer sees them (loss.model...)
+        assert {n for n in names if re.search(head_parameter_pattern(model), n)} == expect
+        assert not any("pooler" in n for n in names) or head == "cls"  # mean head: no unused pooler (DDP)
+        scores = model.predict([("my wifi drops", "Wifi guide"), ("q", "p")])
+        assert scores.shape == (2,) and torch.isfinite(torch.as_tensor(scores)).all()
+
+
+def test_bad_head_and_precision_are_config_errors():
+    from rerankft.errors import ConfigError
+    from rerankft.training import build_cross_encoder, resolve_precision
+
+    cfg = compose_cfg()
+    cfg.model.head = "attention"
+    with pytest.raises(ConfigError, match="model.head"):
+        build_cross_encoder(cfg.model, 48)
+    with pytest.raises(ConfigError, match="train.precision"):
+        resolve_precision("fp8")
+    if not torch.cuda.is_available():
+        assert resolve_precision("auto") == {"bf16": False, "fp16": False}
+        with pytest.raises(ConfigError, match="fp16"):
+            resolve_precision("fp16")
+
+
+def test_bce_prior_is_entropy_for_unit_weight_and_pos_weight_balances_classes(data):
+    import math
+
+    from rerankft.losses import bce_prior_loss, build_loss
+    from rerankft.training import build_cross_encoder
+
+    p = 0.2
+    assert bce_prior_loss(p)["prior_loss"] == pytest.approx(-p * math.log(p) - (1 - p) * math.log(1 - p))
+    # Weighted: the best constant is s = p w / (p w + 1 - p); with w = (1-p)/p that is 0.5 -> 2 (1-p) ln 2.
+    assert bce_prior_loss(p, (1 - p) / p)["prior_loss"] == pytest.approx(2 * (1 - p) * math.log(2))
+
+    cfg = compose_cfg("loss=bce")
+    _, mined, _, _ = data
+    rows = mined.to_dataset("pairs")
+    loss, used = build_loss(cfg.loss, build_cross_encoder(cfg.model, 48), rows, 4)
+    n_pos = sum(1 for y in rows["label"] if y > 0.5)
+    assert used["pos_weight"] == pytest.approx((len(rows) - n_pos) / n_pos)
+    assert float(loss.pos_weight) == pytest.approx(used["pos_weight"])
+
+
+def test_dev_ndcg_counts_queries_the_first_stage_missed_as_zero():
+    from rerankft.dev_eval import ndcg_at_10
+
+    qrels = {"a": {"d1": 1}, "b": {"d2": 1}}
+    assert ndcg_at_10(qrels, {"a": {"d1": 2.0, "d9": 1.0}, "b": {}}) == pytest.approx(0.5)
+    assert ndcg_at_10(qrels, {"a": {"d9": 2.0, "d1": 1.0}, "b": {"d2": 1.0}}) == pytest.approx((1 / 1.5849625 + 1) / 2, rel=1e-5)
+
+
+def test_resume_and_multiprocess_pin_one_run_dir(monkeypatch):
+    from rerankft import cli
+
+    assert cli.shared_run_dir_overrides(["train.py", "loss=bce"], {}) == []
+    assert cli.shared_run_dir_overrides(["train.py", "train.resume=outputs/train/x"], {}) == ["hydra.run.dir=outputs/train/x"]
+    # An explicit hydra.run.dir wins over both.
+    assert cli.shared_run_dir_overrides(["train.py", "train.resume=a", "hydra.run.dir=b"], {"WORLD_SIZE": "2"}) == []
+    monkeypatch.setattr(cli, "_launcher_start_stamp", lambda: "2026-01-02_03-04-05")
+    assert cli.shared_run_dir_overrides(["train.py"], {"WORLD_SIZE": "2", "RANK": "0"}) == ["hydra.run.dir=outputs/${task}/2026-01-02_03-04-05"]
+    assert cli.shared_run_dir_overrides(["train.py"], {"WORLD_SIZE": "2", "RERANKFT_RUN_DIR": "/r"})[0] == "hydra.run.dir=/r"
+    rank1 = cli.shared_run_dir_overrides(["train.py"], {"WORLD_SIZE": "2", "RANK": "1"})
+    assert rank1[0] == "hydra.run.dir=outputs/${task}/2026-01-02_03-04-05" and "hydra.output_subdir=null" in rank1
+    # Every rank of one launch has the same parent, hence the same stamp.
+    monkeypatch.undo()
+    assert cli._launcher_start_stamp() == cli._launcher_start_stamp()
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def _dataset_loss(trainer, rows) -> float:
+    """The loss on all rows at once, dropout off, with a fixed RNG (MNRL samples in-batch negatives)."""
+    trainer.model.eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        batch = trainer.data_collator([rows[i] for i in range(len(rows))])
+        return float(trainer.compute_loss(trainer.model, batch))
+
+
+@pytest.mark.parametrize("loss_name", LOSSES)
+def test_each_loss_runs_and_lowers_its_loss(loss_name, data, teacher_dir, tmp_path):
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
+    from transformers import set_seed
+
+    from rerankft.losses import build_loss
+    from rerankft.training import build_cross_encoder, head_parameter_pattern, training_arguments, training_rows
+
+    extra = [f"loss.teacher.name={teacher_dir}"] if loss_name == "margin_mse" else []
+    cfg = compose_cfg(f"loss={loss_name}", "train.max_steps=8", "train.head_learning_rate=2e-3", *extra)
+    _, mined, _, _ = data
+    set_seed(0)
+    model = build_cross_encoder(cfg.model, 48)
+    _, rows = training_rows(cfg, mined, 48)
+    loss, _ = build_loss(cfg.loss, model, rows, 4)
+    args = training_arguments(cfg, tmp_path, len(rows), has_dev=False, head_pattern=head_parameter_pattern(model))
+    args.save_strategy = "no"
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss)
+    before = _dataset_loss(trainer, rows)
+    trainer.train()
+    after = _dataset_loss(trainer, rows)
+    assert after < before, f"{loss_name}: loss {before:.4f} -> {after:.4f}"
+
+
+# ----------------------------------------------------------------------------- fit_cross_encoder
+
+
+class ScriptedEvaluator(BaseEvaluator):
+    """Stands in for DevRerankEvaluator: dev scores fixed per step, so the best step is known."""
+
+    SCORES = {0: 0.10, 2: 0.30, 4: 0.90, 6: 0.20}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+        self.primary_metric = "dev_ndcg@10"
+
+    def __call__(self, model, output_path=None, epoch=-1, steps=-1):
+        return {"dev_ndcg@10": self.SCORES[int(steps)]}
+
+
+def test_best_dev_checkpoint_is_the_saved_model(data, tmp_path, monkeypatch):
+    from sentence_transformers import CrossEncoder
+
+    import rerankft.training as training
+
+    monkeypatch.setattr(training, "DevRerankEvaluator", ScriptedEvaluator)
+    ds, mined, dev_qrels, dev_run = data
+    cfg = compose_cfg("loss=bce", "train.max_steps=6", "train.eval_steps=2", "train.save_total_limit=1", "train.logging_steps=2")
+    result = training.fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path)
+
+    assert result.is_main_process and result.best_dev == pytest.approx(0.9)
+    assert result.dev_summary["best_step"] == 4 and result.dev_summary["base_dev"] == pytest.approx(0.1)
+    assert [h["step"] for h in result.dev_summary["history"]] == [2, 4, 6]
+    # The saved model is checkpoint-4's weights, not the last step's.
+    pairs = [("my wifi does not work", ds.doc_text("d9")), ("my router does not work", ds.doc_text("d3"))]
+    saved = CrossEncoder(str(result.model_dir)).predict(pairs)
+    best = CrossEncoder(str(tmp_path / "checkpoints" / "checkpoint-4")).predict(pairs)
+    last = CrossEncoder(str(tmp_path / "checkpoints" / "checkpoint-6")).predict(pairs)
+    assert saved == pytest.approx(best, abs=1e-6) and saved != pytest.approx(last, abs=1e-6)
+    done = json.loads((tmp_path / "train_done.json").read_text())
+    assert done["dev"]["best_step"] == 4 and done["train"]["global_step"] == 6
+
+
+def test_fit_writes_log_model_and_dev_scores(data, tmp_path):
+    from sentence_transformers import CrossEncoder
+
+    from rerankft.training import fit_cross_encoder
+
+    ds, mined, dev_qrels, dev_run = data
+    cfg = compose_cfg("loss=mnrl", "train.max_steps=4", "train.eval_steps=2", "model.head=mean", "train.head_learning_rate=1e-3")
+    result = fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path)
+
+    log = jsonl(tmp_path / "train_log.jsonl")
+    start = log[0]
+    assert start["event"] == "start" and start["format"] == "ntuples" and start["train_rows"] == 8
+    assert start["train_pairs"] == 8 * 4 and 0 <= start["truncated_pairs"] <= start["train_pairs"]
+    train_rows = [r for r in log if r["event"] == "train"]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4]
+    assert all(r["loss"] > 0 and r["learning_rate"] is not None and r["pairs_per_s"] > 0 for r in train_rows)
+    evals = [r for r in log if r["event"] == "eval"]
+    assert [(r["step"], r["untrained"]) for r in evals] == [(0, True), (2, False), (4, False)]
+    hist = result.dev_summary["history"]
+    assert result.best_dev == pytest.approx(max(h["dev_ndcg@10"] for h in hist))
+    assert result.dev_summary["base_dev"] == pytest.approx(evals[0]["dev_ndcg@10"])
+    # The tuned model reloads from its folder and scores pairs; only the finished folder is visible.
+    scores = CrossEncoder(str(result.model_dir)).predict([("my wifi does not work", ds.doc_text("d9"))] * 2)
+    assert scores.shape == (2,) and scores[0] == pytest.approx(scores[1])
+    assert not list(tmp_path.glob(".model.*")) and (tmp_path / "train_done.json").is_file()
+
+
+# ----------------------------------------------------------------------------- resume after kill -9
+
+DRIVER = """
+import sys
+from pathlib import Path
+from tests.test_training import compose_cfg, make_dataset, make_mined, dev_split
+from rerankft.training import fit_cross_encoder
+
+out = Path(sys.argv[1])
+ds = make_dataset()
+dev_qrels, dev_run = dev_split(ds, ["q8", "q9", "q10", "q11"])
+cfg = compose_cfg("loss=bce", "train.max_steps=14", "train.eval_steps=2", "train.batch_size=2", *sys.argv[2:])
+r = fit_cross_encoder(cfg, ds, make_mined(ds, [f"q{i}" for i in range(8)]), dev_qrels, dev_run, out)
+print("BEST", r.best_dev, r.dev_summary["best_step"])
+"""
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    from sentence_transformers import CrossEncoder
+
+    run = tmp_path / "run"
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, str(driver), str(run)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.time() + 600
+        while not (run / "checkpoints" / "checkpoint-2" / "trainer_state.json").exists():
+            assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+            assert time.time() < deadline, "no checkpoint within 10 minutes"
+            time.sleep(0.5)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # kill -9, mid-training
+        proc.wait()
+    assert not (run / "model").exists() and not (run / "train_done.json").exists()
+    steps_before = max(int(p.name.split("-")[1]) for p in (run / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists())
+    assert steps_before < 14
+
+    res = subprocess.run([sys.executable, str(driver), str(run), f"train.resume={run}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    log = jsonl(run / "train_log.jsonl")
+    resume = [r for r in log if r["event"] == "resume"]
+    assert len(resume) == 1 and resume[0]["resumed_from"].endswith(f"checkpoint-{steps_before}")
+    # Training continued after the checkpoint instead of starting over, and finished.
+    after_resume = [r["step"] for r in log[log.index(resume[0]):] if r["event"] == "train"]
+    assert min(after_resume) > steps_before and max(after_resume) == 14
+    done = json.loads((run / "train_done.json").read_text())
+    assert done["train"]["global_step"] == 14 and done["train"]["resumed_from"]
+    assert len(done["dev"]["history"]) == 7  # evaluations before the kill survive in the trainer state
+    assert CrossEncoder(str(run / "model")).predict([("my wifi does not work", "Wifi guide")]).shape == (1,)
