@@ -283,6 +283,9 @@ def run_benchmark(
         scores[s], per_query[s] = evaluate_run(qrels, eval_runs[s], measures)
         ci[s] = {m: list(bootstrap_ci([per_query[s][m][q] for q in query_ids], n_boot, 0.95, seed)) for m in measures}
 
+    # The share of relevant documents a reranker can possibly see: the first stage's recall at top_k.
+    candidate_recall = {fs: evaluate_run(qrels, eval_runs[fs], [f"R@{top_k}"])[0][f"R@{top_k}"] for fs in fs_runs}
+
     comparisons = []
     for fs in fs_runs:
         for name in rerankers:
@@ -327,7 +330,10 @@ def run_benchmark(
         "headroom": headroom,
         "cost": cost,
         "rerankers": dict(rerankers),
-        "first_stages": {fs: {**fs_info.get(fs, {}), "depth": depth, "candidates": n_candidates[fs]} for fs in fs_runs},
+        "first_stages": {
+            fs: {**fs_info.get(fs, {}), "depth": depth, "candidates": n_candidates[fs], "recall_at_top_k": candidate_recall[fs]}
+            for fs in fs_runs
+        },
         "statistics": {
             "test": "paired randomization (sign-flip) test on the mean per-query difference, two-sided",
             "correction": f"Holm-Bonferroni over all {len(comparisons)} comparisons in this report",

@@ -100,7 +100,6 @@ def summary_lines(metrics: dict) -> list[str]:
     systems, top_k, alpha = metrics["systems"], metrics["top_k"], metrics["statistics"]["alpha"]
     names = list(metrics["rerankers"])
     first_stages = [s for s in systems if SEP not in s]
-    recall_at_ceiling = [x for x in metrics["measures"] if x.startswith("R@") and x[2:].isdigit() and int(x[2:]) >= top_k]
     lines = []
     for fs in first_stages:
         oracle = f"{fs}{SEP}{ORACLE}"
@@ -130,11 +129,11 @@ def summary_lines(metrics: dict) -> list[str]:
                 )
         gap = systems[oracle][m] - systems[fs][m]
         line = f"- Ceiling for {fs}: the oracle over its top {top_k} reaches {m} {systems[oracle][m]:.3f} (+{gap:.3f} over {fs} alone)"
-        if recall_at_ceiling:
-            r = recall_at_ceiling[0]
+        recall = metrics.get("first_stages", {}).get(fs, {}).get("recall_at_top_k")
+        if recall is not None:
             line += (
-                f"; {r} = {systems[fs][r]:.3f}, so {1 - systems[fs][r]:.0%} of the relevant documents (on average per query) "
-                "are not among the candidates and no reranker can find them: a better first stage is what would recover those"
+                f"; its R@{top_k} is {recall:.3f}: on average {1 - recall:.0%} of a query's relevant documents are not among "
+                f"the {top_k} candidates, so no reranker can find them; only a better first stage (or a larger top_k) recovers those"
             )
         lines.append(line + ".")
     return lines

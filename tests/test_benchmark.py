@@ -148,6 +148,8 @@ def test_statistics_headroom_and_marks(bench):
         sy = metrics["systems"]
         assert h == pytest.approx((sy[s]["nDCG@10"] - sy[f]["nDCG@10"]) / (sy[f + ">>oracle"]["nDCG@10"] - sy[f]["nDCG@10"]))
         assert by_m["R@5"] is None  # oracle = first stage on recall at top_k: no headroom
+    for f in ("bm25", "dense"):
+        assert metrics["first_stages"][f]["recall_at_top_k"] == pytest.approx(metrics["systems"][f]["R@5"])
     for s in metrics["systems"]:
         for m, (lo, hi) in metrics["ci95"][s].items():
             assert lo <= metrics["systems"][s][m] + 1e-9 and metrics["systems"][s][m] <= hi + 1e-9

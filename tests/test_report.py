@@ -35,6 +35,7 @@ def metrics_fixture():
                             "truncated_pairs": 7, "backend": "torch", "device": "cpu"},
         },
         "rerankers": {"base": "m", "tuned": "t"},
+        "first_stages": {"bm25": {"recall_at_top_k": 0.6}},
         "statistics": {"test": "paired randomization", "correction": "Holm", "alpha": 0.05},
         "notes": {"recall_ceiling": "Recall@k for k >= 100 equals the first stage's (its ceiling)."},
     }
@@ -64,7 +65,7 @@ def test_summary_in_plain_words():
     assert "p = 0.012 Holm-adjusted, significant at 0.05" in lines
     assert "p < 0.001" in lines
     assert "tuned closes **38% of the headroom** on nDCG@10" in lines
-    assert "R@100 = 0.600, so 40% of the relevant documents" in lines
+    assert "its R@100 is 0.600: on average 40% of a query's relevant documents are not among the 100 candidates" in lines
 
 
 def test_negative_headroom_is_said_plainly():
