@@ -111,8 +111,9 @@ def summary_lines(metrics: dict) -> list[str]:
                     continue
                 verb = "beats" if c["delta"] > 0 else "trails" if c["delta"] < 0 else "ties with"
                 sig = "significant" if c["significant"] else "not significant"
+                label = baseline.split(SEP, 1)[1] if SEP in baseline else baseline  # "base" reads better than "bm25>>base"
                 lines.append(
-                    f"- On {fs}'s top {top_k}, **{name} {verb} {baseline}** on {m} by {c['delta']:+.3f} "
+                    f"- On {fs}'s top {top_k}, **{name} {verb} {label}** on {m} by {c['delta']:+.3f} "
                     f"({systems[s][m]:.3f} vs {systems[baseline][m]:.3f}; {_fmt_p(c['p_holm'])} Holm-adjusted, "
                     f"{sig} at {alpha}; better on {c['wins']} queries, worse on {c['losses']})."
                 )
