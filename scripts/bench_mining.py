@@ -87,9 +87,9 @@ def main() -> None:
 
     n_q = mined.report["queries"]
     print(f"corpus encoding: {len(ds.corpus)} docs in {t_encode:.2f} s = {len(ds.corpus) / t_encode:.1f} docs/s")
-    print(f"mining (cold, embeddings in memory): {n_q} queries in {t_mine:.2f} s = {n_q / t_mine:.1f} queries/s "
+    print(f"mining (cold; embeddings in memory, includes encoding the queries): {n_q} queries in {t_mine:.2f} s = {n_q / t_mine:.1f} queries/s "
           f"({mined.report['positives']} positives, {mined.report['negatives']['hard']} hard + {mined.report['negatives']['random']} random negatives)")
-    print(f"warm run (fresh retriever, cached embeddings): load cache {t_warm_emb:.3f} s, mine {t_warm_mine:.2f} s "
+    print(f"warm run (fresh retriever, cached corpus embeddings, queries re-encoded): load cache {t_warm_emb:.3f} s, mine {t_warm_mine:.2f} s "
           f"= {n_q / t_warm_mine:.1f} queries/s; docs re-encoded: {reencoded}; model load {t_load_warm:.2f} s (not counted)")
     print(f"cold/warm ratio (encode + mine vs cache load + mine): {(t_encode + t_mine) / (t_warm_emb + t_warm_mine):.1f}x")
     print(f"bm25 (bm25s) index + top-100 for {len(qrels)} queries: {t_bm25:.2f} s")
