@@ -10,9 +10,11 @@ Both are cached per process (``lru_cache``) so several test modules share one bu
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import random
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -56,8 +58,11 @@ def _base_cross_encoder():
     return CrossEncoder(resolve_model_name("sentence-transformers/all-MiniLM-L6-v2"), max_length=MAX_LENGTH, device="cpu")
 
 
+@functools.lru_cache(maxsize=None)
 def _root() -> Path:
-    return Path(tempfile.mkdtemp(prefix="rerankft-test-models-"))
+    root = Path(tempfile.mkdtemp(prefix="rerankft-test-models-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)  # models are rebuilt per test process
+    return root
 
 
 @functools.lru_cache(maxsize=None)

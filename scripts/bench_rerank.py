@@ -1,0 +1,240 @@
+"""Reranking speed and fidelity: CrossEncoder.predict vs rerankft's engine and backends, side by side.
+
+    python scripts/bench_rerank.py                       # packaged MiniLM, seeded fresh head
+    python scripts/bench_rerank.py --model outputs/train/<run>/model --systems predict,torch,onnx-int8
+
+Two pair sets, both from Cranfield's test queries x BM25 top-k (the first --queries test
+queries by id, so the subset is fixed):
+  (a) cranfield: the pairs as they are (title + abstract, nearly all at the length cap);
+  (b) mixed: the same pairs with each passage cut to a seeded random length of 16-256
+      tokens, standing in for RAG candidate lists with chunks of very different lengths.
+
+Each query's candidate list is one reranking call (what a RAG pipeline or an eval does per
+query). Systems take turns on every query, in a rotating order (A B C / B C A / ...), all in
+this one process, so machine noise (other jobs on shared cores) hits every system alike;
+pairs/s is the median over queries. Scores of every system are compared with
+``CrossEncoder.predict(batch_size=32)`` on the same model and pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    shared = os.environ.get("RERANKFT_SHARED_DATA", str(REPO.parent / "shared" / "data"))
+    ap.add_argument("--data", default=str(Path(shared) / "cranfield"), help="BEIR folder (default: shared Cranfield)")
+    ap.add_argument("--model", default=None, help="cross-encoder folder or hub id (default: packaged MiniLM, fresh head, seed 0)")
+    ap.add_argument("--queries", type=int, default=20, help="test queries (first N by id)")
+    ap.add_argument("--top-k", type=int, default=100, help="BM25 candidates per query")
+    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--batch-tokens", type=int, default=16384)
+    ap.add_argument("--systems", default="predict,torch,onnx,onnx-int8",
+                    help="comma list: predict (CrossEncoder.predict, the reference) and rerankft backends")
+    ap.add_argument("--sets", default="cranfield,mixed")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the mixed-length cuts (and the fresh head)")
+    ap.add_argument("--cache-dir", default=str(REPO / ".cache" / "rerankft"), help="where ONNX exports are kept")
+    return ap.parse_args()
+
+
+# ----------------------------------------------------------------------------- pairs
+
+
+def bm25_candidates(dataset, qids, k):
+    import bm25s
+
+    doc_ids = list(dataset.corpus)
+    texts = [dataset.doc_text(d) for d in doc_ids]
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+    q_tokens = bm25s.tokenize([dataset.queries[q] for q in qids], stopwords="en", show_progress=False)
+    idx, _ = retriever.retrieve(q_tokens, k=k, show_progress=False)
+    return {q: [doc_ids[i] for i in row] for q, row in zip(qids, idx)}
+
+
+def cut_passages(tokenizer, texts, seed, lo=16, hi=256):
+    """Each passage cut to a seeded random length in [lo, hi] tokens (decoded back to text)."""
+    rng = random.Random(seed)
+    out = []
+    for t in texts:
+        ids = tokenizer(t, add_special_tokens=False)["input_ids"]
+        n = rng.randint(lo, hi)
+        out.append(tokenizer.decode(ids[:n], skip_special_tokens=True, clean_up_tokenization_spaces=True))
+    return out
+
+
+def ndcg10(qrels, qids, cands, scores_by_q):
+    import ir_measures
+
+    run = {q: {d: float(s) for d, s in zip(cands[q], scores_by_q[q])} for q in qids}
+    qrels = {q: {d: int(g) for d, g in qrels[q].items()} for q in qids}
+    return ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, run)[ir_measures.nDCG @ 10]
+
+
+def padding_profile(pairs_by_q, qids, tok, args, engine):
+    """Where the time goes: tokens the model computes (padded) per real token, per batching scheme.
+
+    On CPU a cross-encoder's cost is close to proportional to padded tokens (linear layers
+    dominate at these lengths), so this bounds what batching alone can gain.
+    """
+    real = pad_predict = pad_engine = 0
+    for q in qids:
+        pairs = pairs_by_q[q]
+        lens = np.array([len(x) for x in tok([a for a, _ in pairs], [b for _, b in pairs], truncation="longest_first",
+                                              max_length=args.max_length)["input_ids"]])
+        real += int(lens.sum())
+        # CrossEncoder.predict (sentence-transformers 6): sort by characters, fixed batches of 32.
+        order = np.argsort([-(len(a) + len(b)) for a, b in pairs], kind="stable")
+        for i in range(0, len(order), 32):
+            b = order[i : i + 32]
+            pad_predict += len(b) * int(lens[b].max())
+        if engine is not None:
+            for b in engine._batches(lens):
+                pad_engine += len(b) * int(lens[b].max())
+    out = f"padding profile: predict computes {pad_predict / real:.3f} tokens per real token"
+    if engine is not None:
+        out += (f", rerankft {pad_engine / real:.3f} (batching alone can save at most "
+                f"{1 - pad_engine / pad_predict:.1%} of predict's token work)")
+    return out
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main():
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    warnings.filterwarnings("ignore")
+    import torch
+    from sentence_transformers import CrossEncoder
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    from rerankft.data import load_beir_folder
+    from rerankft.models import resolve_model_name
+    from rerankft.rerank import Reranker
+
+    data = Path(args.data)
+    if not (data / "corpus.jsonl").is_file():
+        sys.exit(f"error: no BEIR folder at {data} (set --data or RERANKFT_SHARED_DATA)")
+    dataset = load_beir_folder(data, splits=["test"])
+    qrels = dataset.split("test")
+    qids = sorted(qrels)[: args.queries]
+    cands = bm25_candidates(dataset, qids, args.top_k)
+
+    # The model: saved to a folder so every backend loads the very same weights.
+    if args.model:
+        model_dir, model_desc = resolve_model_name(args.model), args.model
+    else:
+        torch.manual_seed(args.seed)
+        base = CrossEncoder(resolve_model_name("sentence-transformers/all-MiniLM-L6-v2"), device="cpu")
+        model_dir = str(Path(args.cache_dir) / f"bench-minilm-freshhead-seed{args.seed}")
+        if not (Path(model_dir) / "config.json").is_file():
+            base.save_pretrained(model_dir)
+        model_desc = f"all-MiniLM-L6-v2 (packaged) as a cross-encoder with a fresh head (torch.manual_seed({args.seed}); untrained)"
+    reference = CrossEncoder(model_dir, max_length=args.max_length, device="cpu")
+    tok = reference.tokenizer
+
+    texts = {q: [dataset.doc_text(d) for d in cands[q]] for q in qids}
+    sets = {}
+    if "cranfield" in args.sets:
+        sets["cranfield"] = texts
+    if "mixed" in args.sets:
+        flat = [t for q in qids for t in texts[q]]
+        cut = cut_passages(tok, flat, args.seed)
+        it = iter(cut)
+        sets["mixed"] = {q: [next(it) for _ in texts[q]] for q in qids}
+
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    engines = {}
+    for s in systems:
+        if s == "predict":
+            continue
+        t0 = time.perf_counter()
+        if s == "torch":
+            engines[s] = Reranker(reference, max_length=args.max_length, batch_tokens=args.batch_tokens)
+        else:
+            engines[s] = Reranker(model_dir, backend=s, max_length=args.max_length, batch_tokens=args.batch_tokens,
+                                  cache_dir=args.cache_dir, score_cache=False, allow_fresh_head=True)
+        print(f"# loaded {s} in {time.perf_counter() - t0:.1f} s (exports are cached under --cache-dir)", file=sys.stderr)
+
+    def run_system(name, pairs):
+        if name == "predict":
+            return reference.predict(pairs, batch_size=32, show_progress_bar=False)
+        return engines[name].score(pairs)
+
+    print(f"model: {model_desc}")
+    print(f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch threads {torch.get_num_threads()}, "
+          f"torch {torch.__version__}; shared with other jobs, so absolute pairs/s are noisy: compare ratios")
+    print(f"pairs: {len(qids)} Cranfield test queries (first by id) x BM25 top-{args.top_k} = "
+          f"{sum(len(cands[q]) for q in qids)} pairs, max_length {args.max_length}, batch_tokens {args.batch_tokens}")
+    print("method: per query, each system reranks that query's list; systems alternate in rotating order; "
+          "pairs/s = median over queries\n")
+
+    for set_name, set_texts in sets.items():
+        pairs_by_q = {q: [(dataset.queries[q], t) for t in set_texts[q]] for q in qids}
+        lens = [len(ids) for q in qids for ids in tok([p[0] for p in pairs_by_q[q]], [p[1] for p in pairs_by_q[q]],
+                                                     truncation="longest_first", max_length=args.max_length)["input_ids"]]
+        at_cap = np.mean(np.array(lens) >= args.max_length)
+        desc = ("as retrieved" if set_name == "cranfield" else
+                f"each passage cut to a seeded (seed {args.seed}) random length of 16-256 tokens")
+        print(f"== {set_name}: {desc}; tokens/pair mean {np.mean(lens):.0f}, median {np.median(lens):.0f}, "
+              f"{at_cap:.0%} at the length cap")
+        print("   " + padding_profile(pairs_by_q, qids, tok, args, engines.get("torch")))
+        # Warm-up (first-call costs: thread pools, ORT session arenas), not timed.
+        warm = pairs_by_q[qids[0]][:8]
+        for s in systems:
+            run_system(s, warm)
+        rates = {s: [] for s in systems}
+        total = {s: 0.0 for s in systems}
+        scores = {s: {} for s in systems}
+        for i, q in enumerate(qids):
+            order = systems[i % len(systems):] + systems[: i % len(systems)]
+            for s in order:
+                t0 = time.perf_counter()
+                sc = np.asarray(run_system(s, pairs_by_q[q]), dtype=np.float32)
+                dt = time.perf_counter() - t0
+                rates[s].append(len(pairs_by_q[q]) / dt)
+                total[s] += dt
+                scores[s][q] = sc
+        ref_rate = statistics.median(rates["predict"]) if "predict" in rates else None
+        print(f"{'system':<22}{'pairs/s':>9}{'vs predict':>12}{'max|diff|':>12}{'nDCG@10':>9}  rankings vs predict")
+        for s in systems:
+            med = statistics.median(rates[s])
+            ratio = f"{med / ref_rate:.2f}x" if ref_rate else "-"
+            if "predict" in scores:
+                diff = max(float(np.abs(scores[s][q] - scores["predict"][q]).max()) for q in qids)
+                same = sum(np.array_equal(np.argsort(-scores[s][q], kind="stable"),
+                                          np.argsort(-scores["predict"][q], kind="stable")) for q in qids)
+                top10 = sum(np.array_equal(np.argsort(-scores[s][q], kind="stable")[:10],
+                                           np.argsort(-scores["predict"][q], kind="stable")[:10]) for q in qids)
+                agree = "reference" if s == "predict" else f"{same}/{len(qids)} identical, top-10 identical {top10}/{len(qids)}"
+            else:
+                diff, agree = float("nan"), "-"
+            label = "CrossEncoder.predict" if s == "predict" else f"rerankft {s}"
+            print(f"{label:<22}{med:>9.1f}{ratio:>12}{diff:>12.2e}{ndcg10(qrels, qids, cands, scores[s]):>9.4f}  {agree}"
+                  f"   (total {total[s]:.1f} s)")
+        print()
+
+
+if __name__ == "__main__":
+    main()
