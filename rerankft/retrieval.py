@@ -143,12 +143,13 @@ def _check_queries(dataset, query_ids: Iterable[str]) -> list[str]:
     return query_ids
 
 
-def blocked_topk(queries, corpus, k: int, block_size: int = 4096, query_block_size: int = 1024):
+def blocked_topk(queries, corpus, k: int, block_size: int = 4096, query_block_size: int = 1024, device: str | None = None):
     """Exact top-k of ``queries @ corpus.T`` without materialising the full matrix.
 
     Scores one (query block x corpus block) tile at a time, keeps each tile's top-k and merges it
     with the running top-k, so memory is O(query_block x (block + k)). Returns (scores, indices),
-    float32 / int64 arrays of shape (n_queries, min(k, n_docs)), best first.
+    float32 / int64 arrays of shape (n_queries, min(k, n_docs)), best first. With ``device`` (e.g.
+    "cuda") each tile is computed there; only one corpus block at a time is moved.
     """
     import torch
 
@@ -160,18 +161,18 @@ def blocked_topk(queries, corpus, k: int, block_size: int = 4096, query_block_si
     out_i = np.empty((q.shape[0], k), dtype=np.int64)
     with torch.inference_mode():
         for qs in range(0, q.shape[0], query_block_size):
-            qb = q[qs : qs + query_block_size]
-            best_s = torch.full((qb.shape[0], 0), float("-inf"))
-            best_i = torch.zeros((qb.shape[0], 0), dtype=torch.long)
+            qb = q[qs : qs + query_block_size].to(device or "cpu")
+            best_s = torch.full((qb.shape[0], 0), float("-inf"), device=qb.device)
+            best_i = torch.zeros((qb.shape[0], 0), dtype=torch.long, device=qb.device)
             for cs in range(0, n_docs, block_size):
-                tile = qb @ c[cs : cs + block_size].T
+                tile = qb @ c[cs : cs + block_size].to(qb.device).T
                 ts, ti = torch.topk(tile, min(k, tile.shape[1]), dim=1)
                 cand_s = torch.cat([best_s, ts], dim=1)
                 cand_i = torch.cat([best_i, ti + cs], dim=1)
                 best_s, pos = torch.topk(cand_s, min(k, cand_s.shape[1]), dim=1)
                 best_i = torch.gather(cand_i, 1, pos)
-            out_s[qs : qs + qb.shape[0]] = best_s.numpy()
-            out_i[qs : qs + qb.shape[0]] = best_i.numpy()
+            out_s[qs : qs + qb.shape[0]] = best_s.cpu().numpy()
+            out_i[qs : qs + qb.shape[0]] = best_i.cpu().numpy()
     return out_s, out_i
 
 
@@ -347,7 +348,7 @@ class DenseRetriever:
             index.add(emb)
             scores, idx = index.search(q, min(k, len(ids)))
         else:
-            scores, idx = blocked_topk(q, emb, k, block_size=self.block_size)
+            scores, idx = blocked_topk(q, emb, k, block_size=self.block_size, device=str(self.model.device))
         return {qid: {ids[j]: float(s) for s, j in zip(scores[r], idx[r]) if j >= 0} for r, qid in enumerate(query_ids)}
 
     def score_pairs(self, dataset, pairs: list[tuple[str, str]]) -> np.ndarray:
