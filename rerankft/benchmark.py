@@ -85,6 +85,14 @@ def _check_local_cross_encoder(path: str, key: str) -> None:
             raise ModelError(f"{key}: not a cross-encoder: {reason}. Give a fine-tuned reranker folder or a cross-encoder hub id")
 
 
+def _resolve(name: str, key: str) -> str:
+    """resolve_model_name with the config key in the message (a missing folder, an empty name)."""
+    try:
+        return resolve_model_name(name)
+    except ModelError as e:
+        raise ModelError(f"{key}: {e}. Give an existing folder, a hub id, base or tuned") from None
+
+
 def _display_name(entry: str) -> str:
     """Short system names for paths: '../models/my-reranker/' -> 'my-reranker'; hub ids stay as they are."""
     p = Path(entry).expanduser()
@@ -110,7 +118,7 @@ def resolve_rerankers(cfg) -> dict[str, str]:
             raise ConfigError("rerankers contains an empty name: use base, tuned, a local folder or a hub id")
         if entry == "base":
             name, spec = "base", str(_get(cfg, "model.name", "") or "")
-            resolve_model_name(spec)  # raises ModelError for an empty name or a missing folder
+            _resolve(spec, "model.name (the 'base' reranker)")
         elif entry == "tuned":
             tuned = _get(cfg, "tuned", None)
             if not tuned:
@@ -121,7 +129,7 @@ def resolve_rerankers(cfg) -> dict[str, str]:
             name, spec = "tuned", str(_tuned_model_dir(str(tuned)))
             _check_local_cross_encoder(spec, f"tuned={tuned}")
         else:
-            name, spec = _display_name(entry), resolve_model_name(entry)
+            name, spec = _display_name(entry), _resolve(entry, "rerankers")
             _check_local_cross_encoder(spec, f"rerankers: {entry}")
         if name in (ORACLE,) or SEP in name:
             raise ConfigError(f"rerankers: '{entry}' gives the reserved system name '{name}'; rename the folder")
