@@ -146,8 +146,15 @@ def cost_lines(metrics: dict) -> list[str]:
         extra = []
         if c.get("cache_hits"):
             extra.append(f"{c['cache_hits']} pairs came from the score cache, so the speed is not a pure model speed")
-        if c.get("truncated_pairs"):
-            extra.append(f"{c['truncated_pairs']} pair(s) longer than max_length were truncated")
+        if c.get("truncated_pairs") is not None:
+            # Counted over the pairs the model scored: score-cache hits are not re-tokenized, so not counted.
+            scored = c.get("scored_pairs") or c.get("pairs") or 0
+            share = c["truncated_pairs"] / scored if scored else 0.0
+            extra.append(
+                f"{c['truncated_pairs']} of {scored} scored pairs ({share:.1%}) were longer than max_length"
+                + (f" ({c['max_length']} tokens)" if c.get("max_length") else "")
+                + " and truncated (longest_first: the longer text, usually the passage, loses its end)"
+            )
         lines.append(
             f"- {s}: {c['pairs']} pairs in {c['wall_s']:.1f} s ({c['ms_per_query']:.0f} ms/query, "
             f"{c['pairs_per_s'] or 0:.0f} pairs/s) on {c.get('device') or '?'} with backend {c.get('backend') or '?'}"
