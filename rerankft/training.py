@@ -355,10 +355,12 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     if is_main:
         pairs = query_passage_pairs(fmt, rows)
         start.update(train_pairs=len(pairs), truncated_pairs=count_truncated(model, pairs, int(t.max_length)))
+        start["truncated_share"] = round(start["truncated_pairs"] / max(1, start["train_pairs"]), 4)
         if fmt == "pairs":
             start["bce_prior"] = bce_prior_loss(positive_share(rows), float(loss_args.get("pos_weight", 1.0) or 1.0))
         append_jsonl(log_path, start)
-        log.info("training: %d %s rows, loss %s, %d of %d pairs truncated at %d tokens", len(rows), fmt, start["loss"], start["truncated_pairs"], start["train_pairs"], t.max_length)
+        log.info("training: %d %s rows, loss %s, %d of %d pairs (%.1f%%) truncated at %d tokens", len(rows), fmt, start["loss"],
+                 start["truncated_pairs"], start["train_pairs"], 100 * start["truncated_share"], t.max_length)
 
     trainer = CrossEncoderTrainer(
         model=model,
