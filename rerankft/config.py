@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig, OmegaConf
 
 from rerankft.errors import ConfigError
@@ -41,3 +43,89 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"rerank.backend={backend!r} is unknown: use one of {', '.join(KNOWN_BACKENDS)}")
     if _get(cfg, "hub.push") and not _get(cfg, "hub.repo_id"):
         raise ConfigError("hub.push=true needs hub.repo_id=<user>/<model-name>")
+    head = _get(cfg, "model.head")
+    if head is not None and head not in HEADS:
+        raise ConfigError(f"model.head={head!r} is unknown: use one of {', '.join(HEADS)}")
+    _check_loss(cfg)
+
+
+# ----------------------------------------------------------------------------- loss
+
+# configs/loss next to configs/train.yaml: the losses a user can pick with loss=<name>.
+LOSS_CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "loss"
+HEADS = ("cls", "mean")  # the same as rerankft.training.HEADS (not imported here: it pulls in torch)
+
+
+def _known_losses() -> dict[str, str]:
+    """{loss name: its _target_} from configs/loss/*.yaml ({} when the configs are not next to the package)."""
+    out = {}
+    for p in sorted(LOSS_CONFIG_DIR.glob("*.yaml")):
+        try:
+            out[p.stem] = str(OmegaConf.load(p).get("_target_"))
+        except Exception:  # noqa: BLE001 - a config file we cannot read is not the user's mistake
+            continue
+    return out
+
+
+def _check_loss(cfg: DictConfig) -> None:
+    from rerankft.mining import FORMATS  # light module; the loss formats the miner can produce
+
+    loss = _get(cfg, "loss")
+    if loss is None:
+        return
+    fmt = loss.get("format")
+    if fmt not in FORMATS:
+        raise ConfigError(f"loss.format={fmt!r} is unknown: use one of {', '.join(FORMATS)}")
+    if not loss.get("_target_"):
+        raise ConfigError("loss._target_ is missing: pick a loss with loss=<name>, or name a loss class with loss._target_=<module.Class>")
+    known = _known_losses()
+    name = loss.get("name")
+    # `loss.name=foo` does not choose a loss (the config group does), so a name that no loss config
+    # has, on top of a built-in loss class, is a typo that would silently train the default loss.
+    if known and name not in known and loss.get("_target_") in known.values():
+        raise ConfigError(
+            f"loss.name={name!r} is not a known loss: choose one with loss=<name> (the config group, not loss.name=...), "
+            f"one of {', '.join(known)}; for your own loss class set loss._target_=<module.Class> and loss.format"
+        )
+
+
+# ----------------------------------------------------------------------------- model names
+
+
+def _check_model_name(key: str, name) -> None:
+    """A model name must be an existing local folder or a hub id this machine can get; nothing is loaded.
+
+    Offline (HF_HUB_OFFLINE=1) a hub id must already be in the Hugging Face cache, else the
+    download would fail only after the data set was mined and encoded.
+    """
+    from rerankft.errors import ModelError
+    from rerankft.models import resolve_model_name
+
+    name = "" if name is None else str(name)
+    try:
+        resolved = resolve_model_name(name)
+    except ModelError as e:
+        raise ModelError(f"{key}: {e}. Give an existing model folder or a hub id") from None
+    p = Path(resolved).expanduser()
+    if p.exists():
+        if not p.is_dir():
+            raise ModelError(f"{key}={name!r} is a file, not a model folder: give the folder that holds config.json")
+        if not (p / "config.json").is_file() and not (p / "modules.json").is_file():
+            raise ModelError(f"{key}={name!r}: {p} has no config.json; give a saved model folder (transformers or sentence-transformers)")
+        return
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if constants.HF_HUB_OFFLINE and not isinstance(try_to_load_from_cache(name, "config.json"), str):
+        raise ModelError(
+            f"{key}={name!r} is neither a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE=1 forbids "
+            "downloading it: give a local model folder, or download the model once with network access"
+        )
+
+
+def check_model_names(cfg: DictConfig) -> None:
+    """Every model a training run will load (base, dense first stage, distillation teacher) can be found."""
+    _check_model_name("model.name", _get(cfg, "model.name"))
+    if _get(cfg, "retriever.kind") == "dense":
+        _check_model_name("retriever.name", _get(cfg, "retriever.name"))
+    if _get(cfg, "loss.format") == "distill" and _get(cfg, "loss.teacher.name") is not None:
+        _check_model_name("loss.teacher.name", _get(cfg, "loss.teacher.name"))

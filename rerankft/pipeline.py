@@ -12,7 +12,7 @@ import logging
 from omegaconf import DictConfig
 
 from rerankft.cli import is_main_process, run_dir
-from rerankft.config import validate_config
+from rerankft.config import check_model_names, validate_config
 from rerankft.data import carve_dev, load_from_config
 from rerankft.hub import preflight as hub_preflight
 from rerankft.hub import publish
@@ -24,26 +24,29 @@ log = logging.getLogger("rerankft")
 
 def train(cfg: DictConfig) -> float:
     """Mine hard negatives, fine-tune the cross-encoder, benchmark base vs tuned. Returns dev nDCG@10."""
-    from rerankft.benchmark import run_benchmark
     from rerankft.mining import mine_hard_negatives
     from rerankft.retrieval import build_retriever
-    from rerankft.training import fit_cross_encoder
 
     out = run_dir()
-    # 1. Check everything cheap before anything expensive (model loading, encoding, training).
+    # 1. Check everything cheap before anything expensive (model loading, encoding, training),
+    # and before anything is written: a user mistake leaves only Hydra's log in the run directory.
     validate_config(cfg)
     hub_preflight(cfg)  # hub.push=true without a token or with a bad repo id stops here, not after training
+    check_model_names(cfg)  # model.name, retriever.name, teacher: exist locally or are reachable; nothing loaded
     dataset = load_from_config(cfg.data)
-    main = is_main_process()  # under `accelerate launch` every rank runs this recipe; only rank 0 writes files
-    if main:
-        write_run_info(out, cfg, dataset, seed=cfg.train.seed)
+    retriever = build_retriever(cfg.retriever, cache_dir=cfg.cache_dir)  # reads a TREC run file; models load lazily
+    # Imported after the checks: torch + sentence-transformers take seconds to import.
+    from rerankft.benchmark import run_benchmark
+    from rerankft.training import fit_cross_encoder
 
     # 2. Dev queries for model selection come out of the training split, never the test split.
     train_qrels, dev_qrels = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, cfg.train.seed)
+    main = is_main_process()  # under `accelerate launch` every rank runs this recipe; only rank 0 writes files
+    if main:
+        write_run_info(out, cfg, dataset, seed=cfg.train.seed)
     log.info("queries: %d train, %d dev, %d test", len(train_qrels), len(dev_qrels), len(dataset.split(cfg.data.splits.test)))
 
     # 3. First stage + hard negatives for the training queries (every rank mines the same, seeded, rows).
-    retriever = build_retriever(cfg.retriever, cache_dir=cfg.cache_dir)
     mined = mine_hard_negatives(dataset, train_qrels, retriever, cfg.miner)
     if main:
         write_json(out / "mining.json", mined.report)
