@@ -37,3 +37,19 @@ def test_bad_config_value_names_the_key(tmp_path):
 def test_debug_flag_shows_traceback(tmp_path):
     r = run_script("eval.py", "rerank.top_k=0", "debug=true", f"hydra.run.dir={tmp_path / 'run'}")
     assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_user_error_is_in_the_log_file_too(tmp_path):
+    out = tmp_path / "run"
+    r = run_script("eval.py", "rerank.top_k=-3", f"hydra.run.dir={out}")
+    assert r.returncode == 2 and r.stderr.count("\n") <= 3, r.stderr  # one error line plus the debug hint
+    assert "rerank.top_k=-3 is invalid" in (out / "eval.log").read_text()
+
+
+def test_debug_env_var_shows_traceback(tmp_path):
+    import os
+
+    env = {**os.environ, "RERANKFT_DEBUG": "1"}
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "eval.py"), "rerank.top_k=0", f"hydra.run.dir={tmp_path / 'run'}"],
+                       capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert r.returncode != 0 and "Traceback" in r.stderr and "ConfigError" in r.stderr

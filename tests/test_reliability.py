@@ -340,7 +340,7 @@ def test_truncation_is_longest_first_and_counted_by_the_reranker():
 
 # ----------------------------------------------------------------------------- kill -9 through the script, then resume
 
-SMOKE = ["experiment=demo_smoke", "retriever=bm25", "eval.first_stages=[bm25]", "loss=bce", "train.max_steps=8",
+SMOKE = ["experiment=demo_smoke", "retriever=bm25", "eval.first_stages=[bm25]", "loss=bce", "train.max_steps=4", "dev.top_k=3",
          "train.eval_steps=2", "train.batch_size=2", "train.max_length=48", "rerank.top_k=5", "eval.bootstrap_samples=50",
          "rerank.cache=false"]
 
@@ -406,7 +406,10 @@ def test_same_config_and_seed_give_the_same_dev_metrics(tmp_path):
     cfg = compose("train", "loss=bce", "train.max_steps=4", "train.eval_steps=2", "train.batch_size=4", "train.max_length=32",
                   "train.precision=fp32", "train.warmup_ratio=0.0", "train.learning_rate=1e-4", "dev.top_k=4", "train.seed=7")
 
-    results = [fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path / name) for name in ("a", "b")]
+    results = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()  # the run directory Hydra makes
+        results.append(fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path / name))
     a, b = (r.dev_summary for r in results)
     assert a["history"] == b["history"] and a["best_dev"] == b["best_dev"] and a["best_step"] == b["best_step"]
     pairs = [(ds.queries[q], ds.doc_text(d)) for q in dev_q for d in dev_run[q]]
