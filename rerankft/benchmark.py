@@ -165,6 +165,11 @@ def _default_reranker_factory(cfg) -> Callable[[str], object]:
         from rerankft.rerank import Reranker
 
         cache = _get(cfg, "cache_dir", None) if _get(cfg, "rerank.cache", False) else None
+        # A bi-encoder checkpoint used as `base` gets a freshly initialised scoring head: seed it,
+        # or two benchmark runs of the same model report different numbers.
+        import torch
+
+        torch.manual_seed(int(_get(cfg, "eval.seed", 0)))
         return Reranker(
             spec,  # Reranker resolves the name itself (and knows the packaged base may have a fresh head)
             backend=_get(cfg, "rerank.backend", "torch"),

@@ -232,3 +232,15 @@ def test_default_reranker_path_with_the_packaged_model(beir_folder, tmp_path):
     assert cost["pairs"] == metrics["first_stages"]["bm25"]["candidates"] > 0
     assert cost["device"] == "cpu" and cost["backend"] == "torch" and cost["pairs_per_s"] > 0 and cost["max_length"] == 64
     assert 0.0 <= metrics["systems"]["bm25>>base"]["nDCG@10"] <= metrics["systems"]["bm25>>oracle"]["nDCG@10"] + 1e-9
+
+
+@pytest.mark.slow
+def test_base_with_a_fresh_head_is_reproducible():
+    """The packaged bi-encoder as `base` gets a random scoring head; the benchmark seeds it."""
+    from rerankft.benchmark import _default_reranker_factory
+
+    make = _default_reranker_factory(OmegaConf.create({"eval": {"seed": 0}, "rerank": {"max_length": 32, "cache": False}}))
+    pairs = [("reset the device", "hold the reset button"), ("backups", "nightly at 2 am")]
+    a = make("sentence-transformers/all-MiniLM-L6-v2").score(pairs)
+    b = make("sentence-transformers/all-MiniLM-L6-v2").score(pairs)
+    assert a.tolist() == b.tolist()
