@@ -47,6 +47,31 @@ def validate_config(cfg: DictConfig) -> None:
     if head is not None and head not in HEADS:
         raise ConfigError(f"model.head={head!r} is unknown: use one of {', '.join(HEADS)}")
     _check_loss(cfg)
+    _check_eval(cfg)
+
+
+# ----------------------------------------------------------------------------- eval
+
+
+FIRST_STAGES = ("bm25", "dense", "run", "trec_run")  # what rerankft.retrieval.build_first_stage accepts
+
+
+def _check_eval(cfg: DictConfig) -> None:
+    """The benchmark's measures and first stages, checked before the run writes anything or retrieves."""
+    measures = _get(cfg, "eval.measures")
+    if measures is not None:
+        from rerankft.metrics import parse_measures  # ir_measures only: light
+
+        parse_measures([str(m) for m in measures])
+    stages = _get(cfg, "eval.first_stages")
+    if stages is not None:
+        if not len(stages):
+            raise ConfigError("eval.first_stages is empty: give at least one of bm25, dense")
+        for name in stages:
+            if str(name) not in FIRST_STAGES:
+                raise ConfigError(f"eval.first_stages contains unknown first stage {str(name)!r}: use bm25, dense (or run with retriever=trec_run)")
+            if str(name) in ("run", "trec_run") and _get(cfg, "retriever.kind") != "trec_run":
+                raise ConfigError(f"eval.first_stages names '{name}' but retriever is not trec_run: add retriever=trec_run retriever.path=<file>")
 
 
 # ----------------------------------------------------------------------------- loss
