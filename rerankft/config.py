@@ -148,9 +148,23 @@ def _check_model_name(key: str, name) -> None:
 
 
 def check_model_names(cfg: DictConfig) -> None:
-    """Every model a training run will load (base, dense first stage, distillation teacher) can be found."""
-    _check_model_name("model.name", _get(cfg, "model.name"))
-    if _get(cfg, "retriever.kind") == "dense":
-        _check_model_name("retriever.name", _get(cfg, "retriever.name"))
+    """Every model the run will load can be found: for training the base, the dense first stage and a
+    distillation teacher; for eval (a config with ``rerankers``) the hub ids among the rerankers, the
+    base if listed, and the dense first stage if listed. Local reranker folders are checked by
+    rerankft.benchmark.resolve_rerankers (which also requires them to be cross-encoders)."""
+    rerankers = _get(cfg, "rerankers")
+    if rerankers is None:  # training
+        _check_model_name("model.name", _get(cfg, "model.name"))
+        if _get(cfg, "retriever.kind") == "dense":
+            _check_model_name("retriever.name", _get(cfg, "retriever.name"))
+    else:
+        entries = [str(e) for e in ([rerankers] if isinstance(rerankers, str) else rerankers)]
+        if "base" in entries:
+            _check_model_name("model.name (the 'base' reranker)", _get(cfg, "model.name"))
+        for entry in entries:
+            if entry not in ("base", "tuned") and not Path(entry).expanduser().exists():
+                _check_model_name("rerankers entry", entry)
+        if "dense" in [str(s) for s in (_get(cfg, "eval.first_stages") or [])] and _get(cfg, "retriever.kind") == "dense":
+            _check_model_name("retriever.name (the dense first stage)", _get(cfg, "retriever.name"))
     if _get(cfg, "loss.format") == "distill" and _get(cfg, "loss.teacher.name") is not None:
         _check_model_name("loss.teacher.name", _get(cfg, "loss.teacher.name"))

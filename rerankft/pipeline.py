@@ -77,6 +77,7 @@ def evaluate(cfg: DictConfig) -> float:
     out = run_dir()
     validate_config(cfg)
     rerankers = resolve_rerankers(cfg)  # name -> model path/id; paths checked before data or models load
+    check_model_names(cfg)  # hub ids: offline, they must already be in the Hugging Face cache
     dataset = load_from_config(cfg.data)
     write_run_info(out, cfg, dataset, seed=cfg.train.seed)
     metrics = run_benchmark(cfg, dataset, rerankers, out)

@@ -203,6 +203,9 @@ def test_model_names_checked_without_loading(tmp_path, monkeypatch):
         check_model_names(compose("train", "loss=margin_mse"))
     with pytest.raises(ModelError, match=r"retriever.name='nobody/no-such-bi-encoder'"):
         check_model_names(compose("train", "retriever.name=nobody/no-such-bi-encoder"))
+    with pytest.raises(ModelError, match=r"rerankers entry='nobody/no-such-reranker' is neither a local folder"):
+        check_model_names(compose("eval", "rerankers=[base,nobody/no-such-reranker]"))
+    check_model_names(compose("eval", "model.name=nobody/unused", "rerankers=[tuned]", "eval.first_stages=[bm25]"))  # base not used
 
 
 # ----------------------------------------------------------------------------- atomic writes
