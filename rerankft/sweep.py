@@ -258,15 +258,18 @@ def render_markdown(s: SweepSummary) -> str:
     else:
         lines.append(f"No run has a dev {s.dev_metric} (evaluation-only sweep, or no run finished): no best run is marked.")
     lines.append("")
-    header = ["run", "best", *varying, f"dev {s.dev_metric}", f"dev base", *[f"test {sys} {s.dev_metric}" for sys in md_systems],
-              "train time", "status"]
+    # Columns nobody has (evaluation sweeps: no dev metric, no training) are left out.
+    has_dev = any(r.dev is not None for r in s.rows)
+    has_time = any(r.train_seconds is not None for r in s.rows)
+    header = ["run", *(["best"] if has_dev else []), *varying, *([f"dev {s.dev_metric}", "dev base"] if has_dev else []),
+              *[f"test {sys} {s.dev_metric}" for sys in md_systems], *(["train time"] if has_time else []), "status"]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
     for r in s.rows:
-        cells = [f"`{r.name}`", "**best**" if r.best else "", *[f"`{_override_value(r, k)}`" for k in varying],
-                 f"**{_fmt(r.dev)}**" if r.best else _fmt(r.dev), _fmt(r.base_dev),
-                 *[_fmt(r.test.get(sys, {}).get(s.dev_metric)) for sys in md_systems],
-                 "" if r.train_seconds is None else f"{r.train_seconds:.0f} s", r.status]
+        dev_cells = ["**best**" if r.best else ""], [f"**{_fmt(r.dev)}**" if r.best else _fmt(r.dev), _fmt(r.base_dev)]
+        cells = [f"`{r.name}`", *(dev_cells[0] if has_dev else []), *[f"`{_override_value(r, k)}`" for k in varying],
+                 *(dev_cells[1] if has_dev else []), *[_fmt(r.test.get(sys, {}).get(s.dev_metric)) for sys in md_systems],
+                 *(["" if r.train_seconds is None else f"{r.train_seconds:.0f} s"] if has_time else []), r.status]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     lines += ["", "All measures of every system are in `summary.csv`; each run's own report is `<run>/report.md`.", ""]
     return "\n".join(lines)

@@ -92,7 +92,10 @@ def test_eval_only_sweep_marks_no_best(tmp_path):
     (run / "metrics.json").write_text(json.dumps(metrics))
     out = write_summary(s)
     assert out.best is None
-    assert "no best run is marked" in out.md_path.read_text()
+    md = out.md_path.read_text()
+    assert "no best run is marked" in md
+    header = next(line for line in md.splitlines() if line.startswith("| run"))
+    assert "dev nDCG@10" not in header and "best" not in header and "test bm25>>tuned nDCG@10" in header
 
 
 def test_missing_or_empty_sweep_dir_is_a_config_error(tmp_path):
