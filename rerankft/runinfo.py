@@ -30,7 +30,10 @@ def write_run_info(run_dir: str | Path, cfg, dataset=None, seed: int | None = No
     from omegaconf import OmegaConf
 
     run_dir = Path(run_dir)
-    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    if isinstance(resolved.get("hub"), dict) and resolved["hub"].get("token"):
+        resolved["hub"]["token"] = "<redacted>"  # a token passed on the command line must not land in the run dir
+    write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
     info = {
         "command": " ".join(sys.argv),
         "seed": seed,
