@@ -109,7 +109,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno})") from None
+            raise DataError(f"{path}:{lineno}: malformed JSON ({e.msg} at column {e.colno}); each line must be one complete JSON object") from None
         if not isinstance(obj, dict):
             raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
         yield lineno, obj
@@ -117,7 +117,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
 
 def _as_id(value, path: Path, lineno: int, key: str) -> str:
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise DataError(f"{path}:{lineno}: missing '{key}'")
+        raise DataError(f"{path}:{lineno}: missing '{key}'; every line needs a non-empty '{key}' (a string or integer)")
     if not isinstance(value, (str, int)):
         raise DataError(f"{path}:{lineno}: '{key}' must be a string or integer, got {type(value).__name__}")
     return str(value)
@@ -131,9 +131,9 @@ def read_corpus(path: Path, warnings: Counter) -> dict[str, dict[str, str]]:
     for lineno, obj in read_jsonl(path):
         doc_id = _as_id(obj.get("_id"), path, lineno, "_id")
         if "text" not in obj:
-            raise DataError(f"{path}:{lineno}: document '{doc_id}' has no 'text' field")
+            raise DataError(f"{path}:{lineno}: document '{doc_id}' has no 'text' field; add \"text\": \"...\" to the line")
         if doc_id in corpus:
-            raise DataError(f"{path}:{lineno}: duplicate document id '{doc_id}'")
+            raise DataError(f"{path}:{lineno}: duplicate document id '{doc_id}'; ids must be unique: remove or rename one of the two")
         title, text = str(obj.get("title") or ""), str(obj.get("text") or "")
         if not (title.strip() or text.strip()):
             # Harmless for retrieval (the doc just never matches), so count it instead of failing:
@@ -150,9 +150,9 @@ def read_queries(path: Path) -> dict[str, str]:
     for lineno, obj in read_jsonl(path):
         qid = _as_id(obj.get("_id"), path, lineno, "_id")
         if "text" not in obj:
-            raise DataError(f"{path}:{lineno}: query '{qid}' has no 'text' field")
+            raise DataError(f"{path}:{lineno}: query '{qid}' has no 'text' field; add \"text\": \"...\" to the line")
         if qid in queries:
-            raise DataError(f"{path}:{lineno}: duplicate query id '{qid}'")
+            raise DataError(f"{path}:{lineno}: duplicate query id '{qid}'; ids must be unique: remove or rename one of the two")
         queries[qid] = str(obj.get("text") or "")
     if not queries:
         raise DataError(f"{path}: no queries")
@@ -177,7 +177,7 @@ def read_qrels(path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
         try:
             grade = int(score)
         except ValueError:
-            raise DataError(f"{path}:{lineno}: relevance score '{score}' is not an integer") from None
+            raise DataError(f"{path}:{lineno}: relevance score '{score}' is not an integer; use integer grades (0 = not relevant, 1 or more = relevant)") from None
         if (qid, doc_id) in where:
             raise DataError(f"{path}:{lineno}: duplicate judgement for query '{qid}', document '{doc_id}' (first on line {where[qid, doc_id]})")
         qrels.setdefault(qid, {})[doc_id] = grade
@@ -196,14 +196,14 @@ def validate_qrels(
     """Check ids and texts; drop (and count) queries that have no positive judgement."""
     for (qid, doc_id), lineno in where.items():
         if qid not in queries:
-            raise DataError(f"{path}:{lineno}: unknown query id '{qid}' (not in queries.jsonl)")
+            raise DataError(f"{path}:{lineno}: unknown query id '{qid}' (not in queries.jsonl); add the query or remove this line (qrels and queries must come from the same data set)")
         if doc_id not in corpus:
-            raise DataError(f"{path}:{lineno}: unknown document id '{doc_id}' (not in corpus.jsonl)")
+            raise DataError(f"{path}:{lineno}: unknown document id '{doc_id}' (not in corpus.jsonl); add the document or remove this line (qrels and corpus must come from the same data set)")
     kept: Qrels = {}
     for qid, judged in qrels.items():
         if not queries[qid].strip():
             lineno = min(where[qid, d] for d in judged)
-            raise DataError(f"{path}:{lineno}: query '{qid}' has an empty text")
+            raise DataError(f"{path}:{lineno}: query '{qid}' has an empty text (in queries.jsonl); give it a text or remove its judgements")
         if not any(g > 0 for g in judged.values()):
             warnings["queries_without_positive"] += 1
             continue
@@ -307,7 +307,7 @@ def _texts(obj: dict, keys: tuple[str, ...], path: Path, lineno: int, required: 
         raise DataError(f"{path}:{lineno}: '{key}' is an empty list; every query needs at least one positive passage")
     for v in values:
         if not v.strip():
-            raise DataError(f"{path}:{lineno}: '{key}' contains an empty passage")
+            raise DataError(f"{path}:{lineno}: '{key}' contains an empty passage; remove it or give it a text")
     return values
 
 
