@@ -43,9 +43,6 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"rerank.backend={backend!r} is unknown: use one of {', '.join(KNOWN_BACKENDS)}")
     if _get(cfg, "hub.push") and not _get(cfg, "hub.repo_id"):
         raise ConfigError("hub.push=true needs hub.repo_id=<user>/<model-name>")
-    head = _get(cfg, "model.head")
-    if head is not None and head not in HEADS:
-        raise ConfigError(f"model.head={head!r} is unknown: use one of {', '.join(HEADS)}")
     _check_loss(cfg)
     _check_eval(cfg)
 
@@ -78,7 +75,6 @@ def _check_eval(cfg: DictConfig) -> None:
 
 # configs/loss next to configs/train.yaml: the losses a user can pick with loss=<name>.
 LOSS_CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "loss"
-HEADS = ("cls", "mean")  # the same as rerankft.training.HEADS (not imported here: it pulls in torch)
 
 
 def _known_losses() -> dict[str, str]:
