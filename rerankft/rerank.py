@@ -282,6 +282,12 @@ class Reranker:
         self.batch_tokens = batch_tokens
         self.show_progress = show_progress
         self.max_length = int(max_length or self.model.max_seq_length or 512)
+        positions = getattr(getattr(self.model[0], "config", None), "max_position_embeddings", None)
+        if max_length is not None and isinstance(positions, int) and max_length > positions:
+            raise ConfigError(
+                f"rerank.max_length={max_length} is longer than {self.name} can read ({positions} positions); "
+                f"use at most {positions} or null for the model's own limit"
+            )
         self.tokenizer = self.model.tokenizer
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self._cache = None
@@ -581,3 +587,137 @@ def _check_pairs(pairs) -> list[tuple[str, str]]:
             raise ValueError(f"pairs[{i}] must hold two strings, got ({type(q).__name__}, {type(p).__name__})")
         out.append((q, p))
     return out
+
+
+# ----------------------------------------------------------------------------- rerank a file (scripts/rerank.py)
+
+
+def resolve_reranker_path(spec: str) -> str:
+    """A model folder, a hub id, or a train run directory (its ``model/`` folder is used)."""
+    p = Path(str(spec)).expanduser()
+    if p.is_dir() and not (p / "config.json").is_file() and (p / "model" / "config.json").is_file():
+        return str(p / "model")
+    return str(spec)
+
+
+def read_candidates_jsonl(path: str | os.PathLike) -> list[dict]:
+    """``{"query": str, "documents": [str | {"id": str, "text": str}], "qid"?: str}`` per line.
+
+    Returns ``[{"qid", "query", "doc_ids", "texts", "line"}]``; qid defaults to the line number,
+    a document id to its position in the list.
+    """
+    from rerankft.data import read_jsonl
+
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"input file not found: {path}")
+    out, seen = [], {}
+    for lineno, obj in read_jsonl(path):
+        query = obj.get("query")
+        if not isinstance(query, str) or not query.strip():
+            raise DataError(f"{path}:{lineno}: 'query' must be a non-empty string")
+        docs = obj.get("documents")
+        if not isinstance(docs, list):
+            raise DataError(f"{path}:{lineno}: 'documents' must be a list of strings or {{id, text}} objects")
+        qid = str(obj.get("qid", obj.get("query_id", obj.get("id", lineno))))
+        if qid in seen:
+            raise DataError(f"{path}:{lineno}: query id '{qid}' repeats line {seen[qid]}")
+        seen[qid] = lineno
+        ids, texts = [], []
+        for j, d in enumerate(docs):
+            if isinstance(d, str):
+                ids.append(str(j))
+                texts.append(d)
+            elif isinstance(d, dict) and isinstance(d.get("text"), str):
+                ids.append(str(d.get("id", d.get("_id", j))))
+                texts.append(d["text"])
+            else:
+                raise DataError(f"{path}:{lineno}: documents[{j}] must be a string or an object with a 'text' string")
+        if len(set(ids)) != len(ids):
+            raise DataError(f"{path}:{lineno}: document ids repeat within one query")
+        out.append({"qid": qid, "query": query, "doc_ids": ids, "texts": texts, "line": lineno})
+    if not out:
+        raise DataError(f"{path}: no queries")
+    return out
+
+
+def rerank_job(cfg) -> dict:
+    """What ``python scripts/rerank.py`` runs: rerank a TREC run or a candidates JSONL, write the reranked run."""
+    from rerankft.cli import run_dir
+    from rerankft.io import write_json, write_text
+    from rerankft.retrieval import read_trec_run, write_trec_run
+    from rerankft.runinfo import write_run_info
+
+    out = run_dir()
+    src = cfg.get("input")
+    if not src:
+        raise ConfigError("input is not set: input=<run.trec | candidates.jsonl>")
+    src = Path(str(src)).expanduser()
+    fmt = cfg.get("format", "auto")
+    if fmt == "auto":
+        fmt = "jsonl" if src.suffix.lower() in (".jsonl", ".json") else "trec"
+    if fmt not in ("trec", "jsonl"):
+        raise ConfigError(f"format={fmt!r}: use auto, trec or jsonl")
+    if not cfg.get("reranker"):
+        raise ConfigError("reranker is not set: reranker=<model folder | train run directory | hub id>")
+    top_k = int(cfg.rerank.top_k)
+    if top_k < 1:
+        raise ConfigError(f"rerank.top_k must be a positive integer, got {top_k}")
+
+    # Read and check the input before loading any model.
+    dataset = None
+    if fmt == "trec":
+        if cfg.get("data") is None:
+            raise ConfigError(
+                "a TREC run names documents by id, so rerankft needs their texts: add "
+                "data=beir_local data.path=<BEIR folder with corpus.jsonl and queries.jsonl>"
+            )
+        from rerankft.data import load_from_config
+
+        run_in = read_trec_run(src)
+        dataset = load_from_config(cfg.data)
+        missing = [q for q in run_in if q not in dataset.queries]
+        if missing:
+            raise DataError(f"{src}: query ids not in data set '{dataset.name}': {', '.join(missing[:5])}")
+    else:
+        items = read_candidates_jsonl(src)
+
+    write_run_info(out, cfg, dataset)
+    rr = Reranker(
+        resolve_reranker_path(cfg.reranker),
+        backend=cfg.rerank.backend,
+        max_length=cfg.rerank.get("max_length"),
+        batch_tokens=int(cfg.rerank.batch_tokens),
+        cache_dir=cfg.get("cache_dir") if cfg.rerank.get("cache", True) else None,
+        precision=cfg.rerank.get("precision", "fp32"),
+        device=cfg.get("device"),
+        show_progress=True,
+    )
+    if fmt == "trec":
+        run_out = rr.rerank_run(dataset, run_in, top_k=top_k, desc="rerank")
+    else:
+        pairs, owners = [], []
+        for it in items:
+            for doc_id, text in list(zip(it["doc_ids"], it["texts"]))[:top_k]:
+                pairs.append((it["query"], text))
+                owners.append((it["qid"], doc_id, text))
+        scores = rr.score(pairs, desc="rerank")
+        run_out = {it["qid"]: {} for it in items}
+        texts = {}
+        for (qid, doc_id, text), s in zip(owners, scores):
+            run_out[qid][doc_id] = float(s)
+            texts[qid, doc_id] = text
+        lines = []
+        for it in items:
+            ranked = sorted(run_out[it["qid"]].items(), key=lambda kv: -kv[1])
+            docs = [{"id": d, "score": s, "text": texts[it["qid"], d]} for d, s in ranked]
+            lines.append(json.dumps({"qid": it["qid"], "query": it["query"], "documents": docs}, ensure_ascii=False))
+        write_text(out / "reranked.jsonl", "\n".join(lines) + "\n")
+    write_trec_run(run_out, out / "reranked.trec", tag=f"rerankft-{Path(str(cfg.reranker)).name}")
+    summary = {"input": str(src), "format": fmt, "top_k": top_k, "queries": len(run_out),
+               "reranker": rr.describe(), "stats": dict(rr.stats)}
+    write_json(out / "rerank.json", summary)
+    log.info("reranked %d queries (%d pairs, %.1f pairs/s) -> %s", len(run_out), rr.stats["pairs"],
+             rr.stats["pairs_per_s"], out / "reranked.trec")
+    rr.close()
+    return summary

@@ -232,3 +232,34 @@ def test_openvino_backend_fails_with_a_clear_reason(model_dir):
 
     with pytest.raises(ModelError, match="optimum-intel"):
         Reranker(model_dir, backend="openvino-int8")
+
+
+def test_rerank_script_reranks_a_jsonl_and_reports_bad_lines(tmp_path, model_dir, cross_encoder):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    src = tmp_path / "candidates.jsonl"
+    docs = ["nozzle flow", {"id": "long", "text": "wing lift " * 100}, "shock wave"]
+    src.write_text(json.dumps({"qid": "q7", "query": "wing lift", "documents": docs}) + "\n")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    cmd = [sys.executable, str(repo / "scripts" / "rerank.py"), f"input={src}", f"reranker={model_dir}",
+           f"hydra.run.dir={tmp_path / 'out'}", "rerank.cache=false", "rerank.top_k=2"]
+    done = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = [json.loads(x) for x in (tmp_path / "out" / "reranked.jsonl").read_text().splitlines()]
+    ranked = out[0]["documents"]
+    assert out[0]["qid"] == "q7" and {d["id"] for d in ranked} == {"0", "long"}  # top_k=2 of the input order
+    assert [d["score"] for d in ranked] == sorted((d["score"] for d in ranked), reverse=True)
+    want = cross_encoder.predict([("wing lift", "nozzle flow")])[0]
+    assert np.isclose({d["id"]: d["score"] for d in ranked}["0"], want, atol=1e-4)
+    trec = (tmp_path / "out" / "reranked.trec").read_text().splitlines()
+    assert len(trec) == 2 and trec[0].split()[:2] == ["q7", "Q0"]
+
+    src.write_text(json.dumps({"query": "x", "documents": "not a list"}) + "\n")
+    bad = subprocess.run(cmd[:-3] + [f"hydra.run.dir={tmp_path / 'bad'}"], cwd=repo, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and f"{src}:1" in bad.stderr

@@ -1,0 +1,22 @@
+"""Rerank a first stage that lives elsewhere: a TREC run file or a JSONL of {query, documents}.
+
+    python scripts/rerank.py input=candidates.jsonl reranker=outputs/train/<run>
+    python scripts/rerank.py input=bm25.trec data=beir_local data.path=../shared/data/cranfield reranker=<model>
+
+Writes reranked.trec (and reranked.jsonl for JSONL input) plus rerank.json into the run directory.
+"""
+
+import hydra
+
+from rerankft.cli import run_main
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="rerank")
+def main(cfg):
+    from rerankft.rerank import rerank_job
+
+    run_main(rerank_job, cfg)
+
+
+if __name__ == "__main__":
+    main()
