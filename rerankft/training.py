@@ -155,6 +155,12 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
     from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
 
     t = cfg.train
+    if not 0.0 <= float(t.warmup_ratio) < 1.0:
+        raise ConfigError(f"train.warmup_ratio={t.warmup_ratio!r} is invalid: expected a fraction of all steps in [0, 1)")
+    for key in ("eval_steps", "logging_steps", "gradient_accumulation_steps"):
+        value = t.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"train.{key}={value!r} is invalid: expected a positive integer" + (" or null" if key == "eval_steps" else ""))
     # Evaluation and saving share one cadence: load_best_model_at_end needs every evaluated
     # step to have a checkpoint. "Once per epoch" is expressed in steps so that a run
     # capped by max_steps still evaluates (transformers evaluates and saves at the last step).

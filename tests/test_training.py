@@ -199,9 +199,10 @@ def test_each_loss_runs_and_lowers_its_loss(loss_name, data, teacher_dir, tmp_pa
     from rerankft.losses import build_loss
     from rerankft.training import build_cross_encoder, head_parameter_pattern, training_arguments, training_rows
 
-    extra = [f"loss.teacher.name={teacher_dir}"] if loss_name == "margin_mse" else []
-    cfg = compose_cfg(f"loss={loss_name}", "train.max_steps=8", "train.head_learning_rate=2e-3", *extra)
-    _, mined, _, _ = data
+    extra = {"margin_mse": [f"loss.teacher.name={teacher_dir}"], "mnrl": ["loss.num_negatives=1"], "cmnrl": ["loss.num_negatives=1"]}
+    cfg = compose_cfg(f"loss={loss_name}", "train.max_steps=6", "train.head_learning_rate=2e-3", *extra.get(loss_name, []))
+    ds = data[0]
+    mined = make_mined(ds, ["q0", "q1", "q2", "q3"], n_neg=2)  # 4 queries x 2 negatives keeps every loss cheap
     set_seed(0)
     model = build_cross_encoder(cfg.model, 48)
     _, rows = training_rows(cfg, mined, 48)
@@ -238,7 +239,7 @@ def test_best_dev_checkpoint_is_the_saved_model(data, tmp_path, monkeypatch):
 
     monkeypatch.setattr(training, "DevRerankEvaluator", ScriptedEvaluator)
     ds, mined, dev_qrels, dev_run = data
-    cfg = compose_cfg("loss=bce", "train.max_steps=6", "train.eval_steps=2", "train.save_total_limit=1", "train.logging_steps=2")
+    cfg = compose_cfg("loss=bce", "train.max_steps=6", "train.eval_steps=2", "train.save_total_limit=3", "train.logging_steps=2")
     result = training.fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path)
 
     assert result.is_main_process and result.best_dev == pytest.approx(0.9)
