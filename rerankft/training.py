@@ -194,6 +194,9 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
         logging_steps=int(t.logging_steps),
         logging_first_step=True,
         dataloader_num_workers=int(t.dataloader_workers),
+        # A multi-process launch without CUDA: use_cpu makes accelerate pick MULTI_CPU (gloo);
+        # otherwise each process would train alone (DistributedType.NO) on the same data.
+        use_cpu=world_size() > 1 and not torch.cuda.is_available(),
         report_to="none",
         disable_tqdm=True,  # train_log.jsonl and the log carry progress; bars garble multi-process logs
     )

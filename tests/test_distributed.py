@@ -47,7 +47,10 @@ def test_two_process_cpu_launch_writes_one_run_directory(tmp_path):
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RERANKFT_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     env.pop("RERANKFT_RUN_DIR", None)
-    cmd = [accelerate, "launch", "--cpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+    # `accelerate launch --cpu --num_processes 2` starts ONE process with the installed accelerate
+    # (its CPU launcher only fans out through mpirun); --multi_gpu on a machine without CUDA starts
+    # two through torch.distributed.run, and training.py then selects MULTI_CPU / gloo.
+    cmd = [accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
            "--dynamo_backend", "no", str(REPO / "scripts" / "train.py"), *overrides]
     res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1500)
     assert res.returncode == 0, (res.stdout[-2000:], res.stderr[-4000:])
