@@ -49,7 +49,7 @@ from rerankft.models import resolve_model_name
 
 log = logging.getLogger("rerankft")
 
-HEADS = ("cls", "mean")
+HEADS = ("cls", "mean", "segment_cosine")
 BEST_METRIC = f"eval_{DEV_METRIC_KEY}"  # the trainer prefixes evaluator keys with "eval_"
 
 
@@ -72,6 +72,9 @@ def build_cross_encoder(cfg_model: DictConfig, max_length: int | None):
       * ``cls`` (default): the checkpoint as a sequence-classification model. A trained
         cross-encoder keeps its head; a bi-encoder / plain encoder gets a fresh
         classifier on the [CLS] pooler output.
+      * ``segment_cosine``: the joint encoding scored as the cosine of the mean query-token
+        and mean passage-token states (``rerankft.heads``). It starts out ranking like the
+        bi-encoder it came from, so few labels go a long way: the offline default.
       * ``mean``: Transformer (feature extraction) -> mean pooling -> Dense(hidden, 1)
         named ``scores``. Mean pooling is what a sentence-embedding checkpoint such as
         all-MiniLM was trained for, so the fresh head starts from a meaningful vector.
@@ -89,6 +92,10 @@ def build_cross_encoder(cfg_model: DictConfig, max_length: int | None):
     try:
         if head == "cls":
             model = CrossEncoder(name, num_labels=1, max_length=max_length)
+        elif head == "segment_cosine":
+            from rerankft.heads import build_segment_cosine_cross_encoder
+
+            model = build_segment_cosine_cross_encoder(name, max_length)
         else:
             kwargs = {"add_pooling_layer": False} if _is_bert_like(name) else {}
             body = Transformer(name, transformer_task="feature-extraction", max_seq_length=max_length, model_kwargs=kwargs)
@@ -121,9 +128,13 @@ def head_parameter_pattern(model) -> str:
     """
     from sentence_transformers.base.modules import Dense
 
+    from rerankft.heads import SegmentCosineScore
+
     last = len(model) - 1
     if isinstance(model[last], Dense):
         return rf"^model\.{last}\.linear\."
+    if isinstance(model[last], SegmentCosineScore):
+        return rf"^model\.{last}\.(scale|bias)$"
     return r"\.classifier\."
 
 
@@ -327,6 +338,8 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     out_dir = Path(out_dir)
     t = cfg.train
     is_main = int(os.environ.get("RANK", "0")) == 0
+    if is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     resume_from = prepare_resume(cfg, out_dir, is_main)
 
     set_seed(int(t.seed))  # the fresh head's initial weights

@@ -315,7 +315,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
             assert time.time() < deadline, "no checkpoint within 10 minutes"
             time.sleep(0.5)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)  # kill -9, mid-training
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)  # kill -9, mid-training
         proc.wait()
     assert not (run / "model").exists() and not (run / "train_done.json").exists()
     steps_before = max(int(p.name.split("-")[1]) for p in (run / "checkpoints").glob("checkpoint-*") if (p / "trainer_state.json").exists())
