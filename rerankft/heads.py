@@ -89,3 +89,26 @@ def needs_trust(model_dir: str | Path) -> bool:
         return False
     ours = [t for t in types if not t.startswith("sentence_transformers.")]
     return bool(ours) and all(t.startswith("rerankft.") for t in ours)
+
+
+def build_segment_cosine_cross_encoder(name: str, max_length: int | None):
+    """A CrossEncoder = Transformer (feature extraction) -> SegmentCosineScore, scoring raw (unsquashed) values.
+
+    The BERT pooler is dropped: nothing reads it, and unused parameters break DDP.
+    """
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.base.modules import Transformer
+    from transformers import AutoConfig
+
+    kwargs = {}
+    if AutoConfig.from_pretrained(name).model_type in ("bert", "roberta", "xlm-roberta", "electra"):
+        kwargs["add_pooling_layer"] = False
+    # num_labels=1: CrossEncoder reads its label count from the transformer's config when the
+    # last module is not one it knows, and BERT configs default to 2.
+    body = Transformer(name, transformer_task="feature-extraction", max_seq_length=max_length,
+                       model_kwargs=kwargs, config_kwargs={"num_labels": 1})
+    model = CrossEncoder(modules=[body, SegmentCosineScore(sep_token_id=body.tokenizer.sep_token_id)])
+    # The head's scale makes scores span ~[-20, 20]; a sigmoid on top would squash near-equal
+    # top scores into float32 ties, so predict() returns the raw score (saved with the model).
+    model.activation_fn = nn.Identity()
+    return model

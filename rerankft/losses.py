@@ -159,3 +159,28 @@ def add_teacher_scores(train_dataset, cfg_teacher: DictConfig, max_length: int |
     labels = [[float(scores[i]), float(scores[n + i])] for i in range(n)]
     del teacher
     return train_dataset.add_column("label", labels)
+
+
+def _hard_negatives_only():
+    from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
+
+    class HardNegativesMNRL(MultipleNegativesRankingLoss):
+        """Softmax cross-entropy over each positive and its *mined* negatives only.
+
+        sentence-transformers' MNRL always adds in-batch negatives (``num_negatives=0`` is
+        rejected by torch.multinomial). For a cross-encoder each of them is a full forward
+        pass, and when a query has several positives, rows of the same query share a batch,
+        so an "in-batch negative" can be another positive of that very query. The mined
+        negatives already exclude every judged positive, so we use those alone.
+        """
+
+        def get_in_batch_negatives(self, anchors, candidates):
+            return iter(())
+
+        def get_config_dict(self):
+            return {**super().get_config_dict(), "num_negatives": 0}
+
+    return HardNegativesMNRL
+
+
+HardNegativesMNRL = _hard_negatives_only()

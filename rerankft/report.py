@@ -105,7 +105,8 @@ def summary_lines(metrics: dict) -> list[str]:
         oracle = f"{fs}{SEP}{ORACLE}"
         for name in names:
             s = f"{fs}{SEP}{name}"
-            for baseline in ([f"{fs}{SEP}base"] if name != "base" and "base" in names else []) + [fs]:
+            others = [o for o in first_stages if o != fs]
+            for baseline in ([f"{fs}{SEP}base"] if name != "base" and "base" in names else []) + [fs] + others:
                 c = _comparison(metrics, s, baseline, m)
                 if c is None:
                     continue
@@ -204,10 +205,12 @@ def markdown(metrics: dict) -> str:
 
 def _winloss_pair(metrics: dict) -> tuple[str, str] | None:
     """tuned vs base on the first first stage; without tuned, the first reranker vs its first stage."""
-    first_stages = [s for s in metrics["systems"] if SEP not in s]
+    names = list(metrics["rerankers"])
+    # The first first stage whose candidates were reranked (eval.rerank_first_stages may skip some).
+    first_stages = [s for s in metrics["systems"] if SEP not in s and any(f"{s}{SEP}{n}" in metrics["systems"] for n in names)]
     if not first_stages:
         return None
-    fs, names = first_stages[0], list(metrics["rerankers"])
+    fs = first_stages[0]
     if "tuned" in names and "base" in names:
         return f"{fs}{SEP}tuned", f"{fs}{SEP}base"
     if names:

@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 
 from rerankft.benchmark import resolve_rerankers, run_benchmark, safe_filename
 from rerankft.data import RetrievalDataset
-from rerankft.errors import ModelError
+from rerankft.errors import ConfigError, ModelError
 from rerankft.metrics import evaluate_run
 
 
@@ -137,8 +137,9 @@ def test_metrics_match_an_independent_evaluation_of_the_written_runs(bench):
 def test_statistics_headroom_and_marks(bench):
     _, _, metrics, out = bench
     comps = metrics["comparisons"]
-    # 2 first stages x (base vs fs, tuned vs fs, tuned vs base) x 4 measures
-    assert len(comps) == 2 * 3 * 4
+    # 2 first stages x (base vs fs, base vs other fs, tuned vs fs, tuned vs other fs, tuned vs base) x 4 measures
+    assert len(comps) == 2 * 5 * 4
+    assert {c["kind"] for c in comps} == {"first_stage", "other_first_stage", "base"}
     for c in comps:
         assert 0 <= c["p"] <= c["p_holm"] <= 1
         assert c["significant"] == (c["p_holm"] < 0.05)
@@ -244,3 +245,18 @@ def test_base_with_a_fresh_head_is_reproducible():
     a = make("sentence-transformers/all-MiniLM-L6-v2").score(pairs)
     b = make("sentence-transformers/all-MiniLM-L6-v2").score(pairs)
     assert a.tolist() == b.tolist()
+
+
+def test_rerank_first_stages_limits_which_candidates_are_reranked(tmp_path):
+    ds = make_dataset()
+    fs = {"bm25": noisy_run(ds, 1, 10), "dense": noisy_run(ds, 2, 10)}
+    FakeReranker.seen = {}
+    metrics = run_benchmark(cfg(eval={"rerank_first_stages": ["bm25"]}), ds, {"base": "reverse", "tuned": "good"}, tmp_path,
+                            first_stage_runs=fs, reranker_factory=lambda spec: FakeReranker(spec, ds))
+    assert set(metrics["systems"]) == {"bm25", "bm25>>base", "bm25>>tuned", "bm25>>oracle", "dense", "dense>>oracle"}
+    # the reranked systems are still compared with the first stage that was not reranked
+    assert any(c["system"] == "bm25>>tuned" and c["baseline"] == "dense" for c in metrics["comparisons"])
+    assert "tuned beats dense" in (tmp_path / "report.md").read_text() or "tuned trails dense" in (tmp_path / "report.md").read_text()
+    with pytest.raises(ConfigError, match="rerank_first_stages"):
+        run_benchmark(cfg(eval={"rerank_first_stages": ["splade"]}), ds, {"base": "reverse"}, tmp_path / "x",
+                      first_stage_runs=fs, reranker_factory=lambda spec: FakeReranker(spec, ds))
