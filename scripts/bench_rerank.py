@@ -122,6 +122,7 @@ def padding_profile(pairs_by_q, qids, tok, args, engine):
 
 def main():
     args = parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # results appear as each set finishes, also when redirected
     logging.basicConfig(level=logging.WARNING)
     warnings.filterwarnings("ignore")
     import torch
