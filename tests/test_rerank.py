@@ -25,7 +25,7 @@ def cross_encoder(model_dir):
     return CrossEncoder(model_dir, device="cpu")
 
 
-def mixed_pairs(n=120, seed=0):
+def mixed_pairs(n=60, seed=0):
     """Pairs from a 1-word passage to far beyond max_length, shuffled (not sorted by length)."""
     rng = random.Random(seed)
     words = "wing lift drag boundary layer flow supersonic heat transfer shock wave pressure nozzle jet".split()
