@@ -65,7 +65,12 @@ def load_backend_model(
         raise ModelError(_openvino_message(backend))
     if backend != "torch" and device not in (None, "cpu"):
         raise ModelError(f"rerank.backend={backend} runs on the CPU only; use rerank.backend=torch on device={device}")
-    model = _construct(CrossEncoder, resolved, max_length=max_length, device=device if backend == "torch" else "cpu")
+    from rerankft.heads import needs_trust
+
+    # Our own scoring heads (rerankft.heads) live outside sentence-transformers, which imports
+    # such classes only with trust_remote_code; we trust our own package, nothing else.
+    model = _construct(CrossEncoder, resolved, max_length=max_length, device=device if backend == "torch" else "cpu",
+                       trust_remote_code=True if needs_trust(resolved) else None)
     if backend == "torch":
         return model
     onnx_path = ensure_onnx_export(model, backend, export_root(cache_dir) / fingerprint / backend)
