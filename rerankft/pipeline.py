@@ -58,7 +58,7 @@ def train(cfg: DictConfig) -> float:
 
     # 5. Benchmark base vs tuned on the test split (same candidates for every reranker).
     if result.is_main_process:
-        metrics = run_benchmark(cfg, dataset, {"base": cfg.model.name, "tuned": str(result.model_dir)}, out)
+        metrics = run_benchmark(cfg, dataset, {"base": result.base_model or cfg.model.name, "tuned": str(result.model_dir)}, out)
         metrics["dev"] = result.dev_summary
         write_json(out / "metrics.json", metrics)
         log.info("run directory: %s", out)

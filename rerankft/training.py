@@ -60,6 +60,7 @@ class TrainResult:
     dev_summary: dict
     is_main_process: bool
     train_summary: dict = field(default_factory=dict)
+    base_model: str | None = None  # what "base" means in the benchmark: the model exactly as training started
 
 
 # ----------------------------------------------------------------------------- model
@@ -344,6 +345,15 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
 
     set_seed(int(t.seed))  # the fresh head's initial weights
     model = build_cross_encoder(cfg.model, int(t.max_length))
+    # "base" in the benchmark must be this very model before training. A new head
+    # (segment_cosine, mean) exists nowhere else, so keep a copy of it; with the cls head
+    # the starting checkpoint itself is the base (re-built with the same seed).
+    base_model = cfg.model.name
+    if (cfg.model.get("head") or "cls") != "cls":
+        base_model = str(out_dir / "base_model")
+        if is_main and not (out_dir / "base_model").is_dir():
+            with atomic_dir(out_dir / "base_model") as tmp:
+                model.save(str(tmp))
     fmt, rows = training_rows(cfg, mined, int(t.max_length))
     loss, loss_args = build_loss(cfg.loss, model, rows, int(t.batch_size))
 
@@ -457,4 +467,5 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
         dev_summary=dev_summary,
         is_main_process=is_main,
         train_summary=train_summary,
+        base_model=base_model,
     )
