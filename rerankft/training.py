@@ -49,7 +49,7 @@ from rerankft.models import resolve_model_name
 
 log = logging.getLogger("rerankft")
 
-HEADS = ("cls", "mean", "segment_cosine")
+HEADS = ("auto", "cls", "mean", "segment_cosine")
 BEST_METRIC = f"eval_{DEV_METRIC_KEY}"  # the trainer prefixes evaluator keys with "eval_"
 
 
@@ -87,9 +87,7 @@ def build_cross_encoder(cfg_model: DictConfig, max_length: int | None):
     from sentence_transformers.sentence_transformer.modules import Pooling
 
     name = resolve_model_name(cfg_model.name)
-    head = cfg_model.get("head") or "cls"
-    if head not in HEADS:
-        raise ConfigError(f"model.head={head!r} is unknown: use one of {', '.join(HEADS)}")
+    head = resolve_head(cfg_model.get("head") or "cls", name)
     try:
         if head == "cls":
             model = CrossEncoder(name, num_labels=1, max_length=max_length)
@@ -109,6 +107,21 @@ def build_cross_encoder(cfg_model: DictConfig, max_length: int | None):
     if model.num_labels != 1:
         raise ModelError(f"model.name={cfg_model.name!r} has {model.num_labels} output labels; a reranker needs exactly 1")
     return model
+
+
+def resolve_head(head: str, name: str) -> str:
+    """``auto``: keep the trained head of a cross-encoder (cls), else segment_cosine."""
+    if head not in HEADS:
+        raise ConfigError(f"model.head={head!r} is unknown: use one of {', '.join(HEADS)}")
+    if head != "auto":
+        return head
+    from transformers import AutoConfig
+
+    try:
+        archs = AutoConfig.from_pretrained(name).architectures or []
+    except Exception as e:  # noqa: BLE001 - unreachable hub id, broken folder
+        raise ModelError(f"model.name={name!r} could not be read ({e})") from None
+    return "cls" if any(a.endswith("ForSequenceClassification") for a in archs) else "segment_cosine"
 
 
 def _is_bert_like(name: str) -> bool:
@@ -348,8 +361,9 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     # "base" in the benchmark must be this very model before training. A new head
     # (segment_cosine, mean) exists nowhere else, so keep a copy of it; with the cls head
     # the starting checkpoint itself is the base (re-built with the same seed).
+    head = resolve_head(cfg.model.get("head") or "cls", resolve_model_name(cfg.model.name))
     base_model = cfg.model.name
-    if (cfg.model.get("head") or "cls") != "cls":
+    if head != "cls":
         base_model = str(out_dir / "base_model")
         if is_main and not (out_dir / "base_model").is_dir():
             with atomic_dir(out_dir / "base_model") as tmp:
@@ -381,7 +395,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
         "truncation": "longest_first (query and passage share max_length; the longer text is cut first)",
         "world_size": world_size(),
         "precision": {k: v for k, v in resolve_precision(t.precision).items() if v} or "fp32",
-        "head": cfg.model.get("head") or "cls",
+        "head": head,
         "train_fingerprint": getattr(rows, "_fingerprint", None),
     }
     if is_main:
