@@ -117,8 +117,15 @@ def resolve_rerankers(cfg) -> dict[str, str]:
         if not entry:
             raise ConfigError("rerankers contains an empty name: use base, tuned, a local folder or a hub id")
         if entry == "base":
-            name, spec = "base", str(_get(cfg, "model.name", "") or "")
-            _resolve(spec, "model.name (the 'base' reranker)")
+            # A train run keeps the model exactly as training started in base_model/ when it
+            # built a new head; that, not model.name with a random head, is what was fine-tuned.
+            tuned = _get(cfg, "tuned", None)
+            run_base = Path(str(tuned)) / "base_model" if tuned else None
+            if run_base is not None and run_base.is_dir():
+                name, spec = "base", str(run_base)
+            else:
+                name, spec = "base", str(_get(cfg, "model.name", "") or "")
+                _resolve(spec, "model.name (the 'base' reranker)")
         elif entry == "tuned":
             tuned = _get(cfg, "tuned", None)
             if not tuned:

@@ -177,6 +177,9 @@ def test_resolve_rerankers_checks_paths_before_loading(tmp_path):
     (run / "model").mkdir()
     (run / "model" / "config.json").write_text(CROSS_ENCODER_CONFIG)
     assert resolve_rerankers(c)["tuned"] == str(run / "model")
+    assert resolve_rerankers(c)["base"] == "sentence-transformers/all-MiniLM-L6-v2"
+    (run / "base_model").mkdir()  # a run that built a new head keeps its untrained model: that is "base"
+    assert resolve_rerankers(c)["base"] == str(run / "base_model")
     folder = tmp_path / "my-model"
     folder.mkdir()
     (folder / "config.json").write_text(CROSS_ENCODER_CONFIG)
