@@ -94,19 +94,16 @@ def needs_trust(model_dir: str | Path) -> bool:
 def build_segment_cosine_cross_encoder(name: str, max_length: int | None):
     """A CrossEncoder = Transformer (feature extraction) -> SegmentCosineScore, scoring raw (unsquashed) values.
 
-    The BERT pooler is dropped: nothing reads it, and unused parameters break DDP.
+    BERT's pooler stays in, unused: a saved folder cannot say it was dropped, so a reloaded
+    checkpoint would have it and no longer match the live model (best-model selection fails).
     """
     from sentence_transformers import CrossEncoder
     from sentence_transformers.base.modules import Transformer
-    from transformers import AutoConfig
 
-    kwargs = {}
-    if AutoConfig.from_pretrained(name).model_type in ("bert", "roberta", "xlm-roberta", "electra"):
-        kwargs["add_pooling_layer"] = False
     # num_labels=1: CrossEncoder reads its label count from the transformer's config when the
     # last module is not one it knows, and BERT configs default to 2.
     body = Transformer(name, transformer_task="feature-extraction", max_seq_length=max_length,
-                       model_kwargs=kwargs, config_kwargs={"num_labels": 1})
+                       config_kwargs={"num_labels": 1})
     model = CrossEncoder(modules=[body, SegmentCosineScore(sep_token_id=body.tokenizer.sep_token_id)])
     # The head's scale makes scores span ~[-20, 20]; a sigmoid on top would squash near-equal
     # top scores into float32 ties, so predict() returns the raw score (saved with the model).

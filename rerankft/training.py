@@ -79,8 +79,10 @@ def build_cross_encoder(cfg_model: DictConfig, max_length: int | None):
       * ``mean``: Transformer (feature extraction) -> mean pooling -> Dense(hidden, 1)
         named ``scores``. Mean pooling is what a sentence-embedding checkpoint such as
         all-MiniLM was trained for, so the fresh head starts from a meaningful vector.
-        The BERT pooler is dropped (``add_pooling_layer=False``) so that no parameter goes
-        unused, which DDP would reject.
+        Both new heads leave BERT's pooler unused. It stays in the model anyway: a saved
+        folder does not record that it was dropped, so reloading a checkpoint (best-model
+        selection, resume) would bring it back and fail to match; DDP is told instead
+        (``ddp_find_unused_parameters``).
     """
     from sentence_transformers import CrossEncoder
     from sentence_transformers.base.modules import Dense, Transformer
@@ -96,8 +98,7 @@ def build_cross_encoder(cfg_model: DictConfig, max_length: int | None):
 
             model = build_segment_cosine_cross_encoder(name, max_length)
         else:
-            kwargs = {"add_pooling_layer": False} if _is_bert_like(name) else {}
-            body = Transformer(name, transformer_task="feature-extraction", max_seq_length=max_length, model_kwargs=kwargs)
+            body = Transformer(name, transformer_task="feature-extraction", max_seq_length=max_length)
             dim = body.get_word_embedding_dimension()
             pooling = Pooling(dim, pooling_mode="mean")
             scorer = Dense(dim, 1, activation_function=None, module_output_name="scores")
@@ -122,15 +123,6 @@ def resolve_head(head: str, name: str) -> str:
     except Exception as e:  # noqa: BLE001 - unreachable hub id, broken folder
         raise ModelError(f"model.name={name!r} could not be read ({e})") from None
     return "cls" if any(a.endswith("ForSequenceClassification") for a in archs) else "segment_cosine"
-
-
-def _is_bert_like(name: str) -> bool:
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(name).model_type in ("bert", "roberta", "xlm-roberta", "electra")
-    except Exception:
-        return False
 
 
 def head_parameter_pattern(model) -> str:
@@ -222,6 +214,8 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
         # A multi-process launch without CUDA: use_cpu makes accelerate pick MULTI_CPU (gloo);
         # otherwise each process would train alone (DistributedType.NO) on the same data.
         use_cpu=world_size() > 1 and not torch.cuda.is_available(),
+        # The mean and segment_cosine heads never read BERT's pooler (see build_cross_encoder).
+        ddp_find_unused_parameters=True if world_size() > 1 else None,
         report_to="none",
         disable_tqdm=True,  # train_log.jsonl and the log carry progress; bars garble multi-process logs
     )

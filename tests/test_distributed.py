@@ -69,4 +69,4 @@ def test_two_process_cpu_launch_writes_one_run_directory(tmp_path):
 
     from sentence_transformers import CrossEncoder
 
-    assert CrossEncoder(str(run / "model")).predict([("my wifi does not work", "Wifi guide")]).shape == (1,)
+    assert CrossEncoder(str(run / "model"), trust_remote_code=True).predict([("my wifi does not work", "Wifi guide")]).shape == (1,)

@@ -414,5 +414,5 @@ def test_same_config_and_seed_give_the_same_dev_metrics(tmp_path):
     a, b = (r.dev_summary for r in results)
     assert a["history"] == b["history"] and a["best_dev"] == b["best_dev"] and a["best_step"] == b["best_step"]
     pairs = [(ds.queries[q], ds.doc_text(d)) for q in dev_q for d in dev_run[q]]
-    sa, sb = (CrossEncoder(str(r.model_dir)).predict(pairs) for r in results)
+    sa, sb = (CrossEncoder(str(r.model_dir), trust_remote_code=True).predict(pairs) for r in results)
     np.testing.assert_array_equal(sa, sb)

@@ -101,21 +101,46 @@ def jsonl(path: Path) -> list[dict]:
 # ----------------------------------------------------------------------------- pieces
 
 
-def test_heads_have_one_logit_and_head_lr_pattern_matches_only_the_head():
+def test_heads_have_one_logit_and_head_lr_pattern_matches_only_the_head(tmp_path):
     import re
+
+    from sentence_transformers import CrossEncoder
 
     from rerankft.training import build_cross_encoder, head_parameter_pattern
 
     cfg = compose_cfg()
-    for head, expect in (("cls", {"model.0.model.classifier.weight", "model.0.model.classifier.bias"}), ("mean", {"model.2.linear.weight", "model.2.linear.bias"})):
+    heads = (
+        ("cls", {"model.0.model.classifier.weight", "model.0.model.classifier.bias"}),
+        ("mean", {"model.2.linear.weight", "model.2.linear.bias"}),
+        ("segment_cosine", {"model.1.scale", "model.1.bias"}),
+    )
+    for head, expect in heads:
         cfg.model.head = head
         model = build_cross_encoder(cfg.model, 48)
         assert model.num_labels == 1 and model.max_seq_length == 48
         names = {f"model.{n}" for n, _ in model.named_parameters()}  # as the optimizer sees them (loss.model...)
         assert {n for n in names if re.search(head_parameter_pattern(model), n)} == expect
-        assert not any("pooler" in n for n in names) or head == "cls"  # mean head: no unused pooler (DDP)
         scores = model.predict([("my wifi drops", "Wifi guide"), ("q", "p")])
         assert scores.shape == (2,) and torch.isfinite(torch.as_tensor(scores)).all()
+        # A saved model reloads with exactly the same parameters: best-checkpoint selection and
+        # resume load checkpoints into the live model, which fails on any extra or missing key.
+        model.save(str(tmp_path / head))
+        reloaded = CrossEncoder(str(tmp_path / head), trust_remote_code=True)
+        assert set(reloaded.state_dict()) == set(model.state_dict())
+        assert torch.allclose(torch.as_tensor(reloaded.predict([("my wifi drops", "Wifi guide")])),
+                              torch.as_tensor(model.predict([("my wifi drops", "Wifi guide")])), atol=1e-5)
+
+
+def test_auto_head_keeps_a_cross_encoder_head_and_gives_a_bi_encoder_segment_cosine(tmp_path):
+    from sentence_transformers import CrossEncoder
+
+    from rerankft.models import packaged_minilm_path
+    from rerankft.training import resolve_head
+
+    assert resolve_head("auto", packaged_minilm_path()) == "segment_cosine"
+    CrossEncoder(packaged_minilm_path(), num_labels=1).save(str(tmp_path / "ce"))
+    assert resolve_head("auto", str(tmp_path / "ce")) == "cls"
+    assert resolve_head("mean", str(tmp_path / "ce")) == "mean"
 
 
 def test_bad_head_and_precision_are_config_errors():
@@ -247,9 +272,9 @@ def test_best_dev_checkpoint_is_the_saved_model(data, tmp_path, monkeypatch):
     assert [h["step"] for h in result.dev_summary["history"]] == [2, 4, 6]
     # The saved model is checkpoint-4's weights, not the last step's.
     pairs = [("my wifi does not work", ds.doc_text("d9")), ("my router does not work", ds.doc_text("d3"))]
-    saved = CrossEncoder(str(result.model_dir)).predict(pairs)
-    best = CrossEncoder(str(tmp_path / "checkpoints" / "checkpoint-4")).predict(pairs)
-    last = CrossEncoder(str(tmp_path / "checkpoints" / "checkpoint-6")).predict(pairs)
+    saved = CrossEncoder(str(result.model_dir), trust_remote_code=True).predict(pairs)
+    best = CrossEncoder(str(tmp_path / "checkpoints" / "checkpoint-4"), trust_remote_code=True).predict(pairs)
+    last = CrossEncoder(str(tmp_path / "checkpoints" / "checkpoint-6"), trust_remote_code=True).predict(pairs)
     assert saved == pytest.approx(best, abs=1e-6) and saved != pytest.approx(last, abs=1e-6)
     done = json.loads((tmp_path / "train_done.json").read_text())
     assert done["dev"]["best_step"] == 4 and done["train"]["global_step"] == 6
@@ -277,7 +302,7 @@ def test_fit_writes_log_model_and_dev_scores(data, tmp_path):
     assert result.best_dev == pytest.approx(max(h["dev_ndcg@10"] for h in hist))
     assert result.dev_summary["base_dev"] == pytest.approx(evals[0]["dev_ndcg@10"])
     # The tuned model reloads from its folder and scores pairs; only the finished folder is visible.
-    scores = CrossEncoder(str(result.model_dir)).predict([("my wifi does not work", ds.doc_text("d9"))] * 2)
+    scores = CrossEncoder(str(result.model_dir), trust_remote_code=True).predict([("my wifi does not work", ds.doc_text("d9"))] * 2)
     assert scores.shape == (2,) and scores[0] == pytest.approx(scores[1])
     assert not list(tmp_path.glob(".model.*")) and (tmp_path / "train_done.json").is_file()
 
@@ -333,4 +358,4 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     done = json.loads((run / "train_done.json").read_text())
     assert done["train"]["global_step"] == 14 and done["train"]["resumed_from"]
     assert len(done["dev"]["history"]) == 7  # evaluations before the kill survive in the trainer state
-    assert CrossEncoder(str(run / "model")).predict([("my wifi does not work", "Wifi guide")]).shape == (1,)
+    assert CrossEncoder(str(run / "model"), trust_remote_code=True).predict([("my wifi does not work", "Wifi guide")]).shape == (1,)
