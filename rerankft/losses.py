@@ -17,6 +17,7 @@ import math
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
 
 from rerankft.errors import ConfigError, ModelError
 
@@ -161,26 +162,18 @@ def add_teacher_scores(train_dataset, cfg_teacher: DictConfig, max_length: int |
     return train_dataset.add_column("label", labels)
 
 
-def _hard_negatives_only():
-    from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingLoss
+class HardNegativesMNRL(MultipleNegativesRankingLoss):
+    """Softmax cross-entropy over each positive and its *mined* negatives only.
 
-    class HardNegativesMNRL(MultipleNegativesRankingLoss):
-        """Softmax cross-entropy over each positive and its *mined* negatives only.
+    sentence-transformers' MNRL always adds in-batch negatives (``num_negatives=0`` is
+    rejected by torch.multinomial). For a cross-encoder each of them is a full forward
+    pass, and when a query has several positives, rows of the same query share a batch,
+    so an "in-batch negative" can be another positive of that very query. The mined
+    negatives already exclude every judged positive, so we use those alone.
+    """
 
-        sentence-transformers' MNRL always adds in-batch negatives (``num_negatives=0`` is
-        rejected by torch.multinomial). For a cross-encoder each of them is a full forward
-        pass, and when a query has several positives, rows of the same query share a batch,
-        so an "in-batch negative" can be another positive of that very query. The mined
-        negatives already exclude every judged positive, so we use those alone.
-        """
+    def get_in_batch_negatives(self, anchors, candidates):
+        return iter(())
 
-        def get_in_batch_negatives(self, anchors, candidates):
-            return iter(())
-
-        def get_config_dict(self):
-            return {**super().get_config_dict(), "num_negatives": 0}
-
-    return HardNegativesMNRL
-
-
-HardNegativesMNRL = _hard_negatives_only()
+    def get_config_dict(self):
+        return {**super().get_config_dict(), "num_negatives": 0}
