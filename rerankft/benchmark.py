@@ -27,6 +27,7 @@ from omegaconf import OmegaConf
 
 from rerankft import report
 from rerankft.errors import ConfigError, ModelError
+from rerankft.fusion import SUFFIX as FUSED, fuse
 from rerankft.io import write_json, write_text
 from rerankft.metrics import (
     Run,
@@ -149,6 +150,28 @@ def resolve_rerankers(cfg) -> dict[str, str]:
     return out
 
 
+def reranked_first_stages(cfg) -> list[str]:
+    """The first stages whose top-k the rerankers reorder: eval.rerank_first_stages, else all eval.first_stages."""
+    wanted = _get(cfg, "eval.rerank_first_stages", None)
+    return [str(n) for n in (wanted if wanted is not None else _get(cfg, "eval.first_stages", ["bm25", "dense"]))]
+
+
+def read_fusion(tuned: str | None) -> dict | None:
+    """The fusion.json a train run wrote next to its model (None when there is none)."""
+    import json
+
+    if not tuned:
+        return None
+    p = Path(str(tuned)).expanduser()
+    for f in (p / "fusion.json", p.parent / "fusion.json"):
+        if f.is_file():
+            try:
+                return json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as e:
+                raise ModelError(f"{f} is unreadable ({e}); delete it or re-run training") from None
+    return None
+
+
 # ----------------------------------------------------------------------------- defaults wired to the other modules
 
 
@@ -221,9 +244,12 @@ def run_benchmark(
     *,
     first_stage_runs: Mapping[str, Run] | None = None,
     reranker_factory: Callable[[str], object] | None = None,
+    fusion: Mapping[str, Mapping[str, float]] | None = None,
 ) -> dict:
     """Benchmark first stages, ``rerankers`` ({name: model}) on their top-k, and oracles; write every output.
 
+    ``fusion`` ({reranker name: {first stage: weight}}, see :mod:`rerankft.fusion`) adds a
+    system ``<fs>>><name>+fusion`` that reuses the reranker's scores (no extra model calls).
     ``first_stage_runs`` ({name: run}) and ``reranker_factory`` (model spec -> object with
     ``rerank_run`` and ``stats``) replace retrieval and model loading, for tests.
     Returns the metrics.json dict (also written to ``out_dir/metrics.json``).
@@ -258,6 +284,10 @@ def run_benchmark(
     if wanted is not None and not reranked_fs:
         raise ConfigError(f"eval.rerank_first_stages={list(wanted)} names none of the first stages {list(fs_runs)}")
     n_candidates = {fs: sum(len(v) for v in c.values()) for fs, c in candidates.items()}
+
+    fusion = {n: dict(w) for n, w in (fusion or {}).items() if n in rerankers}
+    # Reranker names as systems: each reranker, then its fused variant when it has one.
+    names = [x for n in rerankers for x in ([n, f"{n}{FUSED}"] if n in fusion else [n])]
 
     rankings: dict[str, dict[str, list[str]]] = {}
     for fs, run in fs_runs.items():
@@ -294,13 +324,18 @@ def run_benchmark(
                 "max_length": used.get("max_length"),
                 "model": spec,
             }
+            weight = fusion.get(name, {}).get(fs)
+            if weight is not None:
+                fused = f"{fs}{SEP}{name}{FUSED}"
+                rankings[fused] = rerank_with_tail(fs_runs[fs], fuse(reranked, candidates[fs], float(weight)), top_k)
+                cost[fused] = {**cost[system], "fusion_weight": float(weight)}
         del reranker
         gc.collect()
 
     # Table order: each first stage, its rerankers, then its oracle.
     systems = []
     for fs in fs_runs:
-        systems += [fs] + ([f"{fs}{SEP}{n}" for n in rerankers] if fs in reranked_fs else []) + [f"{fs}{SEP}{ORACLE}"]
+        systems += [fs] + [f"{fs}{SEP}{n}" for n in names if f"{fs}{SEP}{n}" in rankings] + [f"{fs}{SEP}{ORACLE}"]
 
     # 4-5. Scores, intervals, tests, headroom.
     eval_runs = {s: run_from_rankings(rankings[s]) for s in systems}
@@ -314,11 +349,15 @@ def run_benchmark(
 
     comparisons = []
     for fs in reranked_fs:
-        for name in rerankers:
+        for name in names:
             system = f"{fs}{SEP}{name}"
+            if system not in rankings:
+                continue
             baselines = [(fs, "first_stage")]
             if name != "base" and "base" in rerankers:
                 baselines.append((f"{fs}{SEP}base", "base"))
+            if name.endswith(FUSED):  # what fusion adds over the reranker alone
+                baselines.append((system[: -len(FUSED)], "unfused"))
             # A reranker must also beat the other first stages alone to be worth its cost.
             baselines += [(other, "other_first_stage") for other in fs_runs if other != fs]
             for baseline, kind in baselines:
@@ -339,8 +378,10 @@ def run_benchmark(
     headroom: dict[str, dict[str, float | None]] = {}
     for fs in reranked_fs:
         oracle = f"{fs}{SEP}{ORACLE}"
-        for name in rerankers:
+        for name in names:
             system = f"{fs}{SEP}{name}"
+            if system not in rankings:
+                continue
             headroom[system] = {}
             for m in measures:
                 gap = scores[oracle][m] - scores[fs][m]
@@ -357,7 +398,8 @@ def run_benchmark(
         "comparisons": comparisons,
         "headroom": headroom,
         "cost": cost,
-        "rerankers": dict(rerankers),
+        "rerankers": {**dict(rerankers), **{f"{n}{FUSED}": rerankers[n] for n in fusion}},
+        "fusion": {f"{n}{FUSED}": {"reranker": n, "weights": w} for n, w in fusion.items()},
         "first_stages": {
             fs: {**fs_info.get(fs, {}), "depth": depth, "candidates": n_candidates[fs], "recall_at_top_k": candidate_recall[fs]}
             for fs in fs_runs

@@ -41,6 +41,9 @@ def validate_config(cfg: DictConfig) -> None:
     backend = _get(cfg, "rerank.backend")
     if backend is not None and backend not in KNOWN_BACKENDS:
         raise ConfigError(f"rerank.backend={backend!r} is unknown: use one of {', '.join(KNOWN_BACKENDS)}")
+    fusion = _get(cfg, "rerank.fusion")
+    if fusion is not None and not isinstance(fusion, bool):
+        raise ConfigError(f"rerank.fusion={fusion!r} is invalid: expected true or false")
     if _get(cfg, "hub.push") and not _get(cfg, "hub.repo_id"):
         raise ConfigError("hub.push=true needs hub.repo_id=<user>/<model-name>")
     _check_loss(cfg)

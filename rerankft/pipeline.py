@@ -37,6 +37,7 @@ def train(cfg: DictConfig) -> float:
     retriever = build_retriever(cfg.retriever, cache_dir=cfg.cache_dir)  # reads a TREC run file; models load lazily
     # Imported after the checks: torch + sentence-transformers take seconds to import.
     from rerankft.benchmark import run_benchmark
+    from rerankft.fusion import fit_fusion
     from rerankft.training import fit_cross_encoder
 
     # 2. Dev queries for model selection come out of the training split, never the test split.
@@ -56,9 +57,15 @@ def train(cfg: DictConfig) -> float:
     # continues from its last checkpoint (scripts/train.py then runs in that directory).
     result = fit_cross_encoder(cfg, dataset, mined, dev_qrels, dev_run, out)
 
-    # 5. Benchmark base vs tuned on the test split (same candidates for every reranker).
+    # 5. Benchmark base vs tuned on the test split (same candidates for every reranker), with
+    # tuned+fusion: tuned interpolated with the first stage's score, the weight fitted on dev.
     if result.is_main_process:
-        metrics = run_benchmark(cfg, dataset, {"base": result.base_model or cfg.model.name, "tuned": str(result.model_dir)}, out)
+        fusion = fit_fusion(cfg, dataset, dev_qrels, result.model_dir) if cfg.rerank.get("fusion") else None
+        if fusion is not None:
+            write_json(out / "fusion.json", fusion)
+        weights = {"tuned": fusion["weights"]} if fusion else None
+        metrics = run_benchmark(cfg, dataset, {"base": result.base_model or cfg.model.name, "tuned": str(result.model_dir)}, out,
+                                fusion=weights)
         metrics["dev"] = result.dev_summary
         write_json(out / "metrics.json", metrics)
         log.info("run directory: %s", out)
@@ -72,7 +79,7 @@ def train(cfg: DictConfig) -> float:
 
 def evaluate(cfg: DictConfig) -> float:
     """Benchmark first stages and each reranker in ``rerankers`` on the test split. Returns the first reranker's nDCG@10."""
-    from rerankft.benchmark import resolve_rerankers, run_benchmark
+    from rerankft.benchmark import read_fusion, resolve_rerankers, run_benchmark
 
     out = run_dir()
     validate_config(cfg)
@@ -80,7 +87,9 @@ def evaluate(cfg: DictConfig) -> float:
     check_model_names(cfg)  # hub ids: offline, they must already be in the Hugging Face cache
     dataset = load_from_config(cfg.data)
     write_run_info(out, cfg, dataset, seed=cfg.train.seed)
-    metrics = run_benchmark(cfg, dataset, rerankers, out)
+    # A tuned run's fusion weights (fitted on its dev queries) apply to `tuned` when rerank.fusion is on.
+    fusion = read_fusion(cfg.get("tuned")) if cfg.rerank.get("fusion") and "tuned" in rerankers else None
+    metrics = run_benchmark(cfg, dataset, rerankers, out, fusion={"tuned": fusion["weights"]} if fusion else None)
     write_json(out / "metrics.json", metrics)
     log.info("run directory: %s", out)
     systems = metrics["systems"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rerankft.io import atomic_path, write_text
 
-SEP, ORACLE = ">>", "oracle"
+SEP, ORACLE, FUSED = ">>", "oracle", "+fusion"
 FIRST_STAGE_MARK, BASE_MARK = "†", "‡"
 
 
@@ -106,7 +106,8 @@ def summary_lines(metrics: dict) -> list[str]:
         for name in names:
             s = f"{fs}{SEP}{name}"
             others = [o for o in first_stages if o != fs]
-            for baseline in ([f"{fs}{SEP}base"] if name != "base" and "base" in names else []) + [fs] + others:
+            unfused = [s[: -len(FUSED)]] if name.endswith(FUSED) else []  # what fusion adds over the reranker alone
+            for baseline in ([f"{fs}{SEP}base"] if name != "base" and "base" in names else []) + unfused + [fs] + others:
                 c = _comparison(metrics, s, baseline, m)
                 if c is None:
                     continue
@@ -194,6 +195,17 @@ def markdown(metrics: dict) -> str:
     costs = cost_lines(metrics)
     if costs:
         parts += ["## Cost", "", *costs, ""]
+    fusion = metrics.get("fusion") or {}
+    if fusion:
+        parts += ["## Score fusion", ""]
+        for name, f in fusion.items():
+            ws = ", ".join(f"{fs}: w = {w:.1f}" for fs, w in f["weights"].items())
+            parts.append(
+                f"- {name}: (1 - w) * z({f['reranker']}) + w * z(first-stage score) per query over the top "
+                f"{metrics['top_k']}, w fitted on the dev queries (never the test split): {ws}. "
+                "w = 0 would be the reranker alone; it costs no extra model calls."
+            )
+        parts.append("")
     parts += [
         "## Files",
         "",
