@@ -9,73 +9,29 @@ and scores ``scale * cos(mean(query tokens), mean(passage tokens)) + bias``. Bef
 training it ranks about as well as the bi-encoder; fine-tuning then improves on that
 instead of on random scores.
 
-sentence-transformers has no module for this, so we add one. Saved models reference
-``rerankft.heads.SegmentCosineScore`` in ``modules.json``; sentence-transformers 6 imports
-classes outside its own namespace only with ``trust_remote_code=True``, which
-:func:`needs_trust` tells our own loaders to pass for our own classes.
+sentence-transformers has no module for this, so we add one, in a file that imports nothing of
+rerankft (:mod:`rerankft.modeling_rerankft`). :func:`make_portable` copies that file into a saved
+model folder and points ``modules.json`` (and ``config.json``'s ``auto_map``) at it, so the folder
+loads with ``trust_remote_code=True`` where rerankft is not installed. Models saved by earlier
+versions reference ``rerankft.heads.SegmentCosineScore``, which still imports from here.
+sentence-transformers 6 imports classes outside its own namespace only with
+``trust_remote_code=True``; :func:`needs_trust` tells our own loaders to pass it for these.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
-import torch
-from sentence_transformers.base.modules import Module
 from torch import nn
 
+from rerankft.modeling_rerankft import SegmentCosineScore
 
-class SegmentCosineScore(Module):
-    """Score = scale * cosine(mean query-segment states, mean passage-segment states) + bias."""
+__all__ = ["SegmentCosineScore", "build_segment_cosine_cross_encoder", "make_portable", "needs_trust"]
 
-    config_keys = ["init_scale", "sep_token_id"]
-
-    def __init__(self, init_scale: float = 20.0, sep_token_id: int | None = None):
-        super().__init__()
-        self.init_scale = float(init_scale)
-        self.sep_token_id = sep_token_id
-        self.scale = nn.Parameter(torch.tensor(self.init_scale))
-        self.bias = nn.Parameter(torch.tensor(0.0))
-
-    def segment_masks(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(query mask, passage mask), each (batch, seq). The query part includes [CLS] and the first [SEP]."""
-        attention = features["attention_mask"].bool()
-        token_types = features.get("token_type_ids")
-        if token_types is not None and bool((token_types * attention).any()):
-            second = token_types.bool()
-        else:
-            # Tokenizers without segment ids (RoBERTa, XLM-R): the passage starts after the first separator.
-            if self.sep_token_id is None:
-                raise ValueError("SegmentCosineScore needs token_type_ids or a sep_token_id")
-            is_sep = features["input_ids"] == self.sep_token_id
-            first_sep = torch.where(is_sep.any(1), is_sep.int().argmax(1), torch.full_like(is_sep[:, 0], is_sep.shape[1], dtype=torch.long))
-            positions = torch.arange(is_sep.shape[1], device=is_sep.device).unsqueeze(0)
-            second = positions > first_sep.unsqueeze(1)
-        return attention & ~second, attention & second
-
-    def forward(self, features: dict[str, torch.Tensor], **kwargs) -> dict[str, torch.Tensor]:
-        states = features["token_embeddings"]
-        query_mask, passage_mask = self.segment_masks(features)
-
-        def mean(mask: torch.Tensor) -> torch.Tensor:
-            m = mask.unsqueeze(-1).to(states.dtype)
-            return (states * m).sum(1) / m.sum(1).clamp(min=1e-6)
-
-        cosine = nn.functional.cosine_similarity(mean(query_mask), mean(passage_mask), dim=-1)
-        features["scores"] = (self.scale * cosine + self.bias).unsqueeze(1)
-        return features
-
-    def save(self, output_path: str, *args, safe_serialization: bool = True, **kwargs) -> None:
-        self.save_config(output_path)
-        self.save_torch_weights(output_path, safe_serialization=safe_serialization)
-
-    @classmethod
-    def load(cls, model_name_or_path: str, subfolder: str = "", token=None, cache_folder=None, revision=None,
-             local_files_only: bool = False, **kwargs):
-        hub = dict(subfolder=subfolder, token=token, cache_folder=cache_folder, revision=revision,
-                   local_files_only=local_files_only)
-        model = cls(**cls.load_config(model_name_or_path=model_name_or_path, **hub))
-        return cls.load_torch_weights(model_name_or_path=model_name_or_path, model=model, **hub)
+MODELING_FILE = Path(__file__).with_name("modeling_rerankft.py")
+PORTABLE_TYPE = "modeling_rerankft.SegmentCosineScore"
 
 
 def needs_trust(model_dir: str | Path) -> bool:
@@ -88,7 +44,38 @@ def needs_trust(model_dir: str | Path) -> bool:
     except (OSError, ValueError):
         return False
     ours = [t for t in types if not t.startswith("sentence_transformers.")]
-    return bool(ours) and all(t.startswith("rerankft.") for t in ours)
+    return bool(ours) and all(t.startswith(("rerankft.", "modeling_rerankft.")) for t in ours)
+
+
+def make_portable(model_dir: str | Path, model) -> bool:
+    """Make a saved segment_cosine model folder load without rerankft (returns False for other heads).
+
+    * copies ``modeling_rerankft.py`` in and names its class in ``modules.json``, the
+      sentence-transformers way of shipping a custom module with a model;
+    * for BERT bodies, adds ``auto_map`` -> ``BertSegmentCosineForSequenceClassification`` and the
+      trained scale and bias to ``config.json``, so ``AutoModelForSequenceClassification``
+      (``trust_remote_code=True``) computes the same score as its ``logits``.
+    """
+    model_dir = Path(model_dir)
+    head = model[len(model) - 1]
+    if type(head).__name__ != "SegmentCosineScore":
+        return False
+    shutil.copyfile(MODELING_FILE, model_dir / MODELING_FILE.name)
+    modules_file = model_dir / "modules.json"
+    modules = json.loads(modules_file.read_text(encoding="utf-8"))
+    for m in modules:
+        if m.get("type", "").endswith(".SegmentCosineScore"):
+            m["type"] = PORTABLE_TYPE
+    modules_file.write_text(json.dumps(modules, indent=2), encoding="utf-8")
+    cfg_file = model_dir / "config.json"
+    cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    if cfg.get("model_type") == "bert":
+        cfg["auto_map"] = {"AutoModelForSequenceClassification": "modeling_rerankft.BertSegmentCosineForSequenceClassification"}
+        cfg["segment_cosine_scale"] = float(head.scale.detach().float().item())
+        cfg["segment_cosine_bias"] = float(head.bias.detach().float().item())
+        cfg["num_labels"] = 1
+        cfg_file.write_text(json.dumps(cfg, indent=2, sort_keys=True), encoding="utf-8")
+    return True
 
 
 def build_segment_cosine_cross_encoder(name: str, max_length: int | None):

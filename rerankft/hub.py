@@ -260,6 +260,10 @@ def model_card(run: dict, repo_id: str | None, cfg_hub=None):
     def fmt(v, digits=4):
         return f"{v:.{digits}f}" if isinstance(v, (int, float)) else "n/a"
 
+    from rerankft.heads import needs_trust
+
+    # A segment_cosine head is a custom module shipped in the repository (modeling_rerankft.py).
+    trust = ", trust_remote_code=True" if needs_trust(run["model_dir"]) else ""
     base_link = f"[`{base}`](https://huggingface.co/{base})" if _is_hub_id(base) else f"`{base}`"
     lines = [
         f"# {model_name}", "",
@@ -267,7 +271,7 @@ def model_card(run: dict, repo_id: str | None, cfg_hub=None):
         "with rerankft: hard negatives mined from a first-stage retriever, "
         "then fine-tuning, with the checkpoint chosen on dev queries and evaluated once on held-out test queries.", "",
         "## Usage", "", "```python", "from sentence_transformers import CrossEncoder", "",
-        f'model = CrossEncoder("{repo_id}")',
+        f'model = CrossEncoder("{repo_id}"{trust})',
         'scores = model.predict([("how do I reset the device", "Hold the reset button for ten seconds.")])',
         'ranked = model.rank("how do I reset the device", ["Backups run nightly.", "Hold the reset button for ten seconds."])',
         "```", "",
@@ -319,8 +323,11 @@ def model_card(run: dict, repo_id: str | None, cfg_hub=None):
 
 def write_upload_folder(model, card, dest: Path) -> Path:
     """Write the exact folder a push uploads: the model as CrossEncoder.save writes it, plus README.md."""
+    from rerankft.heads import make_portable
+
     with atomic_dir(dest) as tmp:
         model.save(str(tmp), create_model_card=False)
+        make_portable(tmp, model)  # a segment_cosine head ships its module file (loads without rerankft)
         (tmp / "README.md").write_text(str(card), encoding="utf-8")
     return dest
 

@@ -35,6 +35,7 @@ from transformers import TrainerCallback
 
 from rerankft.dev_eval import DEV_METRIC_KEY, DevRerankEvaluator
 from rerankft.errors import ConfigError, ModelError
+from rerankft.heads import make_portable
 from rerankft.io import append_jsonl, atomic_dir, write_json
 from rerankft.losses import (
     add_teacher_scores,
@@ -134,12 +135,10 @@ def head_parameter_pattern(model) -> str:
     """
     from sentence_transformers.base.modules import Dense
 
-    from rerankft.heads import SegmentCosineScore
-
     last = len(model) - 1
     if isinstance(model[last], Dense):
         return rf"^model\.{last}\.linear\."
-    if isinstance(model[last], SegmentCosineScore):
+    if type(model[last]).__name__ == "SegmentCosineScore":  # ours, or its copy loaded from a model folder
         return rf"^model\.{last}\.(scale|bias)$"
     return r"\.classifier\."
 
@@ -362,6 +361,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
         if is_main and not (out_dir / "base_model").is_dir():
             with atomic_dir(out_dir / "base_model") as tmp:
                 model.save(str(tmp))
+                make_portable(tmp, model)
     fmt, rows = training_rows(cfg, mined, int(t.max_length))
     loss, loss_args = build_loss(cfg.loss, model, rows, int(t.batch_size))
 
@@ -466,6 +466,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
         # leaves only a hidden temporary folder, never a model/ that looks finished.
         with atomic_dir(model_dir) as tmp:
             trainer.model.save_pretrained(str(tmp))
+            make_portable(tmp, trainer.model)  # segment_cosine: loads where rerankft is not installed
         write_json(out_dir / "train_done.json", {"model_dir": str(model_dir), "dev": dev_summary, "train": train_summary})
         log.info("best dev nDCG@10 %.4f at step %s (untrained %.4f); model saved to %s", best_dev, best_step, base_dev or float("nan"), model_dir)
     trainer.accelerator.wait_for_everyone()

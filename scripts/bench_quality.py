@@ -30,9 +30,11 @@ def parse_args(argv=None):
     ap.add_argument("folders", nargs="*", help="BEIR folders (corpus.jsonl, queries.jsonl, qrels/{train,test}.tsv)")
     ap.add_argument("--out", default=str(REPO / "outputs" / "bench_quality"), help="one run directory per folder under this")
     ap.add_argument("--summarize", nargs="*", default=None, metavar="RUN_DIR", help="only print the table of these finished runs")
-    ap.add_argument("overrides", nargs=argparse.REMAINDER, help="after --: Hydra overrides passed to every train.py run")
-    args = ap.parse_args(argv)
-    args.overrides = [o for o in args.overrides if o != "--"]
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Everything after "--" is Hydra overrides for every train.py run.
+    overrides = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = ap.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
+    args.overrides = overrides
     return args
 
 

@@ -53,6 +53,9 @@ def parse_args():
     ap.add_argument("--sets", default="cranfield,mixed")
     ap.add_argument("--seed", type=int, default=0, help="seed of the mixed-length cuts (and the fresh head)")
     ap.add_argument("--cache-dir", default=str(REPO / ".cache" / "rerankft"), help="where ONNX exports are kept")
+    ap.add_argument("--profile", type=int, default=200, metavar="PAIRS",
+                    help="after the timings, profile each rerankft backend on this many Cranfield pairs: "
+                         "share of compute per operator (0 = skip)")
     return ap.parse_args()
 
 
@@ -117,6 +120,54 @@ def padding_profile(pairs_by_q, qids, tok, args, engine):
     return out
 
 
+# ----------------------------------------------------------------------------- profiles
+
+
+def profile_torch(engine, pairs, top=8):
+    """Self CPU time per aten operator (torch.profiler) while the engine scores ``pairs``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        engine.score(pairs)
+    rows = [(e.key, e.self_cpu_time_total) for e in prof.key_averages()]
+    return _shares(rows, top)
+
+
+def profile_onnx(engine, pairs, top=8):
+    """Time per ONNX operator type (ONNX Runtime's own profiler) while the engine scores ``pairs``."""
+    import json as _json
+
+    import onnxruntime as ort
+    import torch
+
+    runner = engine.model[0].model  # rerankft.backends' OnnxSequenceClassifier
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = torch.get_num_threads()
+    opts.inter_op_num_threads = 1
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(Path(tempfile.mkdtemp()) / "ort")
+    plain, runner.session = runner.session, ort.InferenceSession(runner.onnx_path, opts, providers=["CPUExecutionProvider"])
+    try:
+        engine.score(pairs)
+        trace = runner.session.end_profiling()
+    finally:
+        runner.session = plain
+    rows = {}
+    for ev in _json.loads(Path(trace).read_text()):
+        if ev.get("cat") == "Node" and ev.get("name", "").endswith("_kernel_time"):
+            op = ev.get("args", {}).get("op_name", "?")
+            rows[op] = rows.get(op, 0) + ev.get("dur", 0)
+    return _shares(list(rows.items()), top)
+
+
+def _shares(rows, top):
+    total = sum(t for _, t in rows) or 1
+    rows = sorted(rows, key=lambda r: -r[1])
+    parts = [f"{name} {t / total:.0%}" for name, t in rows[:top]]
+    return f"{total / 1e6:.1f} s profiled: " + ", ".join(parts)
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -152,7 +203,11 @@ def main():
         if not (Path(model_dir) / "config.json").is_file():
             base.save_pretrained(model_dir)
         model_desc = f"all-MiniLM-L6-v2 (packaged) as a cross-encoder with a fresh head (torch.manual_seed({args.seed}); untrained)"
-    reference = CrossEncoder(model_dir, max_length=args.max_length, device="cpu")
+    from rerankft.heads import needs_trust
+
+    # A segment_cosine model ships its head's code (modeling_rerankft.py): trust_remote_code loads it.
+    reference = CrossEncoder(model_dir, max_length=args.max_length, device="cpu",
+                             trust_remote_code=needs_trust(model_dir))
     tok = reference.tokenizer
 
     texts = {q: [dataset.doc_text(d) for d in cands[q]] for q in qids}
@@ -235,6 +290,13 @@ def main():
             print(f"{label:<22}{med:>9.1f}{ratio:>12}{diff:>12.2e}{ndcg10(qrels, qids, cands, scores[s]):>9.4f}  {agree}"
                   f"   (total {total[s]:.1f} s)")
         print()
+
+    if args.profile and "cranfield" in sets:
+        flat = [(dataset.queries[q], t) for q in qids for t in sets["cranfield"][q]][: args.profile]
+        print(f"== profile: {len(flat)} Cranfield pairs per backend (where the compute goes)")
+        for s, engine in engines.items():
+            prof = profile_torch(engine, flat) if s == "torch" else profile_onnx(engine, flat)
+            print(f"rerankft {s:<13} {prof}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@
   randomly initialised head: loads like any tuned reranker, scores are meaningless.
 * ``tuned_model_dir``: the same, fine-tuned for a few dozen steps on synthetic pairs so it
   really ranks a relevant passage above an irrelevant one (what the integration tests check).
+* ``tuned_segment_cosine_model_dir``: the offline default's head (``segment_cosine``), tuned
+  the same way and saved the way training saves it (portable: loads without rerankft).
 
 Both are cached per process (``lru_cache``) so several test modules share one build.
 """
@@ -75,9 +77,29 @@ def random_head_model_dir() -> str:
 @functools.lru_cache(maxsize=None)
 def tuned_model_dir(steps: int = 40) -> str:
     """Fine-tune the random-head model on TOPICS: relevant pairs 1, cross-topic pairs 0 (~10-30 s on 2 cores)."""
+    path = _root() / "tuned"
+    _fine_tune(_base_cross_encoder(), steps).save_pretrained(str(path))
+    return str(path)
+
+
+@functools.lru_cache(maxsize=None)
+def tuned_segment_cosine_model_dir(steps: int = 20) -> str:
+    """The segment_cosine head on the packaged MiniLM, fine-tuned like ``tuned_model_dir``, saved portable."""
+    from rerankft.heads import build_segment_cosine_cross_encoder, make_portable
+    from rerankft.models import resolve_model_name
+
+    _seed(0)
+    model = build_segment_cosine_cross_encoder(resolve_model_name("sentence-transformers/all-MiniLM-L6-v2"), MAX_LENGTH)
+    model = _fine_tune(model, steps)
+    path = _root() / "tuned-segment-cosine"
+    model.save_pretrained(str(path))
+    assert make_portable(path, model)
+    return str(path)
+
+
+def _fine_tune(model, steps: int):
     import torch
 
-    model = _base_cross_encoder()
     model.train()
     rng = random.Random(0)
     examples = []
@@ -96,9 +118,7 @@ def tuned_model_dir(steps: int = 40) -> str:
         loss.backward()
         opt.step()
     model.eval()
-    path = _root() / "tuned"
-    model.save_pretrained(str(path))
-    return str(path)
+    return model
 
 
 def relevant_and_irrelevant(i: int = 0) -> tuple[str, str, str]:

@@ -1,6 +1,9 @@
 """A tuned rerankft model drops unchanged into the RAG stacks people deploy rerankers in.
 
-Each test loads the model *folder* (what training writes and what the hub upload holds)
+Each test runs twice: with a cls-head model (tuned from a cross-encoder checkpoint) and with
+the offline default's segment_cosine head, whose folder ships its own module file
+(``modeling_rerankft.py``) and so needs each stack's ``trust_remote_code=True``, passed the way
+that stack takes it. Each test loads the model *folder* (what training writes and what the hub upload holds)
 through the stack's own API, checks that it ranks a clearly relevant passage above an
 irrelevant one, and that its scores agree with ``rerankft.Reranker.score`` where the stack
 exposes scores. The stacks come from the ``integrations`` extra
@@ -9,17 +12,16 @@ exposes scores. The stacks come from the ``integrations`` extra
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
+import torch
 
-from tests.rerank_fixtures import relevant_and_irrelevant, tuned_model_dir
+from tests.rerank_fixtures import relevant_and_irrelevant, tuned_model_dir, tuned_segment_cosine_model_dir
 
 
-@pytest.fixture(scope="module")
-def tuned():
-    return tuned_model_dir()
+@pytest.fixture(scope="module", params=["cls", "segment_cosine"])
+def tuned(request):
+    return tuned_model_dir() if request.param == "cls" else tuned_segment_cosine_model_dir()
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,7 @@ def test_sentence_transformers_cross_encoder(tuned, engine, case):
     from sentence_transformers import CrossEncoder
 
     q, rel, irr = case
-    ce = CrossEncoder(tuned, device="cpu")
+    ce = CrossEncoder(tuned, device="cpu", trust_remote_code=True)
     ranked = ce.rank(q, [irr, rel], return_documents=True)
     assert ranked[0]["text"] == rel
     pairs = [(q, irr), (q, rel)]
@@ -69,7 +71,7 @@ def test_langchain_contextual_compression_retriever(tuned, engine, case):
     from langchain_community.retrievers import TFIDFRetriever
 
     q, rel, irr = case
-    cross_encoder = HuggingFaceCrossEncoder(model_name=tuned, model_kwargs={"device": "cpu"})
+    cross_encoder = HuggingFaceCrossEncoder(model_name=tuned, model_kwargs={"device": "cpu", "trust_remote_code": True})
     # The first stage returns both passages, the irrelevant one first: the reranker must flip them.
     first_stage = TFIDFRetriever.from_texts([irr, rel], k=2)
     retriever = ContextualCompressionRetriever(
@@ -84,12 +86,15 @@ def test_langchain_contextual_compression_retriever(tuned, engine, case):
 def test_rerankers_library(tuned, engine, case):
     rerankers = pytest.importorskip("rerankers")
     q, rel, irr = case
-    ranker = rerankers.Reranker(tuned, model_type="cross-encoder", device="cpu", verbose=0)
+    ranker = rerankers.Reranker(tuned, model_type="cross-encoder", device="cpu", verbose=0,
+                                model_kwargs={"trust_remote_code": True})
     results = ranker.rank(query=q, docs=[irr, rel])
     assert results.top_k(1)[0].text == rel
-    # rerankers reports raw logits; sentence-transformers (and rerankft) apply the model's sigmoid.
+    # rerankers reports raw logits; sentence-transformers (and rerankft) apply the model's activation:
+    # a sigmoid for the cls head, none for segment_cosine (its raw score is the ranking score).
     by_text = {r.text: r.score for r in results.results}
-    got = np.array([1 / (1 + math.exp(-by_text[irr])), 1 / (1 + math.exp(-by_text[rel]))])
+    logits = torch.tensor([by_text[irr], by_text[rel]])
+    got = engine.model.activation_fn(logits).numpy()
     assert np.abs(got - engine.score([(q, irr), (q, rel)])).max() < 1e-4
 
 

@@ -1,7 +1,7 @@
 """The README's "Use it in your RAG pipeline" snippets run as written (model path swapped in).
 
 Each Python block is executed with ``path/to/your-tuned-model`` replaced by a small tuned
-model; its printed output must put the relevant passage first. A block whose stack is not
+model, once with a cls head and once with the offline default's segment_cosine head; its printed output must put the relevant passage first. A block whose stack is not
 installed (the ``integrations`` extra) is skipped, any other failure fails the test.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.rerank_fixtures import tuned_model_dir
+from tests.rerank_fixtures import tuned_model_dir, tuned_segment_cosine_model_dir
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 SECTION = "## Use it in your RAG pipeline"
@@ -35,11 +35,12 @@ def test_section_has_a_snippet_per_stack():
         assert needle in blocks, needle
 
 
+@pytest.mark.parametrize("head", ["cls", "segment_cosine"])
 @pytest.mark.parametrize("index", range(len(snippets())))
-def test_snippet_runs_and_ranks_the_relevant_passage_first(index, capsys):
+def test_snippet_runs_and_ranks_the_relevant_passage_first(index, head, capsys):
     code = snippets()[index]
     assert PLACEHOLDER in code
-    code = code.replace(PLACEHOLDER, tuned_model_dir())
+    code = code.replace(PLACEHOLDER, tuned_model_dir() if head == "cls" else tuned_segment_cosine_model_dir())
     try:
         exec(compile(code, f"README.md snippet {index + 1}", "exec"), {"__name__": "__readme__"})
     except ModuleNotFoundError as e:

@@ -228,6 +228,26 @@ def test_onnx_backends_export_once_and_match_torch(tmp_path, model_dir, cross_en
     assert int8.stats["cache_hits"] == 0
 
 
+@pytest.mark.slow
+def test_onnx_backends_run_the_segment_cosine_head(tmp_path):
+    """The offline default's head: the encoder runs in ONNX Runtime, the head on its token states."""
+    pytest.importorskip("onnxscript")
+    from sentence_transformers import CrossEncoder
+
+    from rerankft.rerank import Reranker
+    from tests.rerank_fixtures import tuned_segment_cosine_model_dir
+
+    path = tuned_segment_cosine_model_dir()
+    pairs = mixed_pairs(40, seed=6)
+    expected = CrossEncoder(path, trust_remote_code=True).predict(pairs)
+    fp32 = Reranker(path, backend="onnx", cache_dir=tmp_path)
+    assert np.abs(fp32.score(pairs) - expected).max() < 1e-3
+    int8 = Reranker(path, backend="onnx-int8", cache_dir=tmp_path)
+    got = int8.score(pairs)
+    assert np.abs(got - expected).max() < 0.05 * np.abs(expected).max() + 0.5  # quantized: close, not equal
+    assert np.corrcoef(got, expected)[0, 1] > 0.98
+
+
 def test_openvino_backend_fails_with_a_clear_reason(model_dir):
     from rerankft.rerank import Reranker
 

@@ -1,0 +1,110 @@
+"""The segment_cosine scoring head, self-contained: this file is copied into every saved model folder.
+
+A cross-encoder trained from a bi-encoder checkpoint scores a pair as the cosine of its mean
+query-token and mean passage-token states *inside the joint encoding* (scaled, plus a bias),
+so it starts out ranking like the bi-encoder it came from and learns from few labels.
+
+This file imports only torch, transformers and sentence-transformers, so a saved model folder
+(or its Hub upload) loads where rerankft is not installed, through each stack's standard
+remote-code mechanism (``trust_remote_code=True``):
+
+* ``SegmentCosineScore``: the sentence-transformers module (``modules.json`` names it as
+  ``modeling_rerankft.SegmentCosineScore``), for ``CrossEncoder`` and everything built on it
+  (LangChain's ``HuggingFaceCrossEncoder``, LlamaIndex's ``SentenceTransformerRerank``);
+* ``BertSegmentCosineForSequenceClassification``: the same score as a transformers
+  ``AutoModelForSequenceClassification`` (``config.json``'s ``auto_map``), whose ``logits`` are
+  the score, for stacks that load plain transformers models (the ``rerankers`` library).
+  Its scale and bias are read from ``config.json`` (two numbers the save writes there).
+"""
+
+from __future__ import annotations
+
+import torch
+from sentence_transformers.base.modules import Module
+from torch import nn
+from transformers import BertModel, BertPreTrainedModel
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+
+def segment_masks(input_ids, attention_mask, token_type_ids, sep_token_id):
+    """(query mask, passage mask), each (batch, seq). The query part includes [CLS] and the first [SEP]."""
+    attention = attention_mask.bool()
+    if token_type_ids is not None and bool((token_type_ids * attention_mask).any()):
+        second = token_type_ids.bool()
+    else:
+        # Tokenizers without segment ids (RoBERTa, XLM-R): the passage starts after the first separator.
+        if sep_token_id is None:
+            raise ValueError("the segment_cosine head needs token_type_ids or a sep_token_id")
+        is_sep = input_ids == sep_token_id
+        none = torch.full_like(is_sep[:, 0], is_sep.shape[1], dtype=torch.long)
+        first_sep = torch.where(is_sep.any(1), is_sep.int().argmax(1), none)
+        positions = torch.arange(is_sep.shape[1], device=is_sep.device).unsqueeze(0)
+        second = positions > first_sep.unsqueeze(1)
+    return attention & ~second, attention & second
+
+
+def segment_cosine(states, query_mask, passage_mask):
+    def mean(mask):
+        m = mask.unsqueeze(-1).to(states.dtype)
+        return (states * m).sum(1) / m.sum(1).clamp(min=1e-6)
+
+    return nn.functional.cosine_similarity(mean(query_mask), mean(passage_mask), dim=-1)
+
+
+class SegmentCosineScore(Module):
+    """Score = scale * cosine(mean query-segment states, mean passage-segment states) + bias."""
+
+    config_keys = ["init_scale", "sep_token_id"]
+
+    def __init__(self, init_scale: float = 20.0, sep_token_id: int | None = None):
+        super().__init__()
+        self.init_scale = float(init_scale)
+        self.sep_token_id = sep_token_id
+        self.scale = nn.Parameter(torch.tensor(self.init_scale))
+        self.bias = nn.Parameter(torch.tensor(0.0))
+
+    def segment_masks(self, features: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        return segment_masks(features.get("input_ids"), features["attention_mask"], features.get("token_type_ids"),
+                             self.sep_token_id)
+
+    def forward(self, features: dict[str, torch.Tensor], **kwargs) -> dict[str, torch.Tensor]:
+        query_mask, passage_mask = self.segment_masks(features)
+        cosine = segment_cosine(features["token_embeddings"], query_mask, passage_mask)
+        features["scores"] = (self.scale * cosine + self.bias).unsqueeze(1)
+        return features
+
+    def save(self, output_path: str, *args, safe_serialization: bool = True, **kwargs) -> None:
+        self.save_config(output_path)
+        self.save_torch_weights(output_path, safe_serialization=safe_serialization)
+
+    @classmethod
+    def load(cls, model_name_or_path: str, subfolder: str = "", token=None, cache_folder=None, revision=None,
+             local_files_only: bool = False, **kwargs):
+        hub = dict(subfolder=subfolder, token=token, cache_folder=cache_folder, revision=revision,
+                   local_files_only=local_files_only)
+        model = cls(**cls.load_config(model_name_or_path=model_name_or_path, **hub))
+        return cls.load_torch_weights(model_name_or_path=model_name_or_path, model=model, **hub)
+
+
+class BertSegmentCosineForSequenceClassification(BertPreTrainedModel):
+    """The segment_cosine score as a transformers sequence-classification model (one logit = the score)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.num_labels = 1
+        self.bert = BertModel(config)  # with its (unused) pooler: the saved weights include it
+        # Plain numbers, not parameters: this class is for inference, and new parameters would be
+        # initialised by transformers instead of read from the saved model.
+        self.segment_cosine_scale = float(getattr(config, "segment_cosine_scale", 20.0))
+        self.segment_cosine_bias = float(getattr(config, "segment_cosine_bias", 0.0))
+        self.post_init()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, return_dict=None, **kwargs):
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        query_mask, passage_mask = segment_masks(input_ids, attention_mask, token_type_ids,
+                                                 getattr(self.config, "sep_token_id", None))
+        cosine = segment_cosine(out.last_hidden_state, query_mask, passage_mask)
+        logits = (self.segment_cosine_scale * cosine + self.segment_cosine_bias).unsqueeze(1)
+        return SequenceClassifierOutput(logits=logits)

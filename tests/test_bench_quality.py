@@ -1,0 +1,41 @@
+"""scripts/bench_quality.py: argument split and the comparison table built from a run's files."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+
+import bench_quality  # noqa: E402
+
+from rerankft.benchmark import run_benchmark  # noqa: E402
+from tests.test_benchmark import FakeReranker, cfg, make_dataset, noisy_run  # noqa: E402
+
+
+def test_overrides_after_double_dash_reach_train_py_and_options_stay_options():
+    a = bench_quality.parse_args(["../d1", "--out", "/tmp/o", "--", "train.epochs=1", "loss=bce"])
+    assert a.folders == ["../d1"] and a.out == "/tmp/o" and a.overrides == ["train.epochs=1", "loss=bce"]
+    assert bench_quality.parse_args(["../d1", "../d2"]).overrides == []
+
+
+def test_table_reads_the_run_files(tmp_path):
+    ds = make_dataset()
+    fs = {"bm25": noisy_run(ds, 1, 10), "dense": noisy_run(ds, 2, 10)}
+    run_benchmark(cfg(eval={"rerank_first_stages": ["bm25"]}), ds, {"base": "reverse", "tuned": "good"}, tmp_path,
+                  first_stage_runs=fs, reranker_factory=lambda spec: FakeReranker(spec, ds), fusion={"tuned": {"bm25": 0.3}})
+    (tmp_path / "train_done.json").write_text(json.dumps({"train": {"seconds": 100.0}, "dev": {"base_dev": 0.2, "best_dev": 0.3, "queries": 5}}))
+    (tmp_path / "bench_wall.json").write_text(json.dumps({"wall_s": 321.0}))
+    text = bench_quality.table([tmp_path])
+    rows = {line.split("|")[2].strip(): line for line in text.splitlines() if line.startswith("| tiny")}
+    assert set(rows) == {"bm25", "bm25>>base", "bm25>>tuned", "bm25>>tuned+fusion", "dense", "(run)"}
+    assert "w=0.3 (dev)" in rows["bm25>>tuned+fusion"] and "total 321 s" in rows["(run)"]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert f"{metrics['systems']['bm25>>tuned']['nDCG@10']:.3f}" in rows["bm25>>tuned"]
+    assert "(p=" in rows["bm25>>tuned"] and "oracle" not in text
+
+
+def test_a_folder_that_is_not_beir_is_refused(tmp_path):
+    with pytest.raises(SystemExit, match="not a BEIR folder"):
+        bench_quality.main([str(tmp_path)])
