@@ -48,7 +48,7 @@ OPENVINO_UNAVAILABLE = (
     "which sentence-transformers 6 does not support. Use rerank.backend=onnx-int8 (the int8 CPU backend) or "
     "rerank.backend=torch."
 )
-EXPORT_VERSION = 2  # bump when the export recipe changes: old exports are then re-made
+EXPORT_VERSION = 3  # bump when the export recipe changes: old exports are then re-made
 
 
 def load_backend_model(
@@ -201,6 +201,12 @@ def _export_fp32(model, out_dir: Path) -> Path:
 
     was_training = hf.training
     hf.eval()
+    # Export the eager attention, not SDPA: the SDPA export guards its softmax with
+    # Where(IsNaN(...)) nodes that ONNX Runtime runs as separate ops, measured at 19-23% of the
+    # ONNX compute on Cranfield pairs (scripts/bench_rerank.py profile); eager's graph has none.
+    attn = getattr(hf.config, "_attn_implementation", None)
+    if attn not in (None, "eager") and hasattr(hf, "set_attn_implementation"):
+        hf.set_attn_implementation("eager")
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     raw = out_dir / "raw.onnx"
     try:
@@ -219,6 +225,8 @@ def _export_fp32(model, out_dir: Path) -> Path:
         raise ModelError(f"ONNX export of {type(hf).__name__} failed ({type(e).__name__}: {e}); use rerank.backend=torch") from e
     finally:
         hf.train(was_training)
+        if attn not in (None, "eager") and hasattr(hf, "set_attn_implementation"):
+            hf.set_attn_implementation(attn)
     # The exporter stores intermediate shapes (value_info) that ONNX Runtime's quantizer re-infers
     # and rejects as inconsistent; they are optional, so drop them.
     proto = onnx.load(str(raw))  # also pulls any external weight data into memory

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from torch import nn
 
+from rerankft.io import write_text
 from rerankft.modeling_rerankft import SegmentCosineScore
 
 __all__ = ["SegmentCosineScore", "build_segment_cosine_cross_encoder", "make_portable", "needs_trust"]
@@ -66,7 +67,7 @@ def make_portable(model_dir: str | Path, model) -> bool:
     for m in modules:
         if m.get("type", "").endswith(".SegmentCosineScore"):
             m["type"] = PORTABLE_TYPE
-    modules_file.write_text(json.dumps(modules, indent=2), encoding="utf-8")
+    write_text(modules_file, json.dumps(modules, indent=2))
     cfg_file = model_dir / "config.json"
     cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
     if cfg.get("model_type") == "bert":
@@ -74,7 +75,7 @@ def make_portable(model_dir: str | Path, model) -> bool:
         cfg["segment_cosine_scale"] = float(head.scale.detach().float().item())
         cfg["segment_cosine_bias"] = float(head.bias.detach().float().item())
         cfg["num_labels"] = 1
-        cfg_file.write_text(json.dumps(cfg, indent=2, sort_keys=True), encoding="utf-8")
+        write_text(cfg_file, json.dumps(cfg, indent=2, sort_keys=True))
     return True
 
 

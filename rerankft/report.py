@@ -100,6 +100,7 @@ def summary_lines(metrics: dict) -> list[str]:
     systems, top_k, alpha = metrics["systems"], metrics["top_k"], metrics["statistics"]["alpha"]
     names = list(metrics["rerankers"])
     first_stages = [s for s in systems if SEP not in s]
+    n_comparisons = len(metrics["comparisons"])
     lines = []
     for fs in first_stages:
         oracle = f"{fs}{SEP}{ORACLE}"
@@ -114,10 +115,13 @@ def summary_lines(metrics: dict) -> list[str]:
                 verb = "beats" if c["delta"] > 0 else "trails" if c["delta"] < 0 else "ties with"
                 sig = "significant" if c["significant"] else "not significant"
                 label = baseline.split(SEP, 1)[1] if SEP in baseline else baseline  # "base" reads better than "bm25>>base"
+                # Both p-values: the comparison's own (what a single planned comparison is judged by) and
+                # Holm-adjusted over every comparison in this report (what the marks and verdict use).
                 lines.append(
                     f"- On {fs}'s top {top_k}, **{name} {verb} {label}** on {m} by {c['delta']:+.3f} "
-                    f"({systems[s][m]:.3f} vs {systems[baseline][m]:.3f}; {_fmt_p(c['p_holm'])} Holm-adjusted, "
-                    f"{sig} at {alpha}; better on {c['wins']} queries, worse on {c['losses']})."
+                    f"({systems[s][m]:.3f} vs {systems[baseline][m]:.3f}; paired {_fmt_p(c['p'])}, "
+                    f"{_fmt_p(c['p_holm'])} Holm-adjusted over {n_comparisons}: {sig} at {alpha}; "
+                    f"better on {c['wins']} queries, worse on {c['losses']})."
                 )
             h = metrics["headroom"].get(s, {}).get(m)
             if h is not None and h < 0:

@@ -62,7 +62,7 @@ def test_table_bold_marks_cis_and_cost():
 def test_summary_in_plain_words():
     lines = "\n".join(report.summary_lines(metrics_fixture()))
     assert "On bm25's top 100, **tuned beats base** on nDCG@10 by +0.100 (0.450 vs 0.350" in lines
-    assert "p = 0.012 Holm-adjusted, significant at 0.05" in lines
+    assert "paired p = 0.012, p = 0.012 Holm-adjusted over 4: significant at 0.05" in lines
     assert "p < 0.001" in lines
     assert "tuned closes **38% of the headroom** on nDCG@10" in lines
     assert "its R@100 is 0.600: on average 40% of a query's relevant documents are not among the 100 candidates" in lines

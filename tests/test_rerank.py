@@ -159,6 +159,28 @@ def test_rank_sorts_and_handles_edge_cases(cross_encoder):
     assert rr.score([]).shape == (0,)
 
 
+def test_rank_with_first_stage_fusion(cross_encoder):
+    from rerankft.fusion import zscores
+    from rerankft.rerank import Reranker
+
+    rr = Reranker(cross_encoder)
+    docs = ["wing lift", "nozzle flow", "heat transfer", "boundary layer"]
+    alone = {r["corpus_id"]: r["score"] for r in rr.rank("wing lift", docs)}
+    first = [1.0, 4.0, 2.0, 3.0]
+    fused = rr.rank("wing lift", docs, first_stage_scores=first, fusion_weight=0.4)
+    z_ce, z_fs = zscores({i: alone[i] for i in range(4)}), zscores(dict(enumerate(first)))
+    want = {i: 0.6 * z_ce[i] + 0.4 * z_fs[i] for i in range(4)}
+    assert [r["corpus_id"] for r in fused] == sorted(want, key=lambda i: -want[i])
+    assert all(abs(r["score"] - want[r["corpus_id"]]) < 1e-6 for r in fused)
+    # weight 0 is the reranker alone; bad inputs say what is wrong
+    assert [r["corpus_id"] for r in rr.rank("wing lift", docs, first_stage_scores=first)] == \
+        [r["corpus_id"] for r in rr.rank("wing lift", docs)]
+    with pytest.raises(ValueError, match="3 scores for 4 documents"):
+        rr.rank("wing lift", docs, first_stage_scores=first[:3], fusion_weight=0.4)
+    with pytest.raises(ValueError, match="needs first_stage_scores"):
+        rr.rank("wing lift", docs, fusion_weight=0.4)
+
+
 def test_rerank_run_reranks_top_k(cross_encoder):
     from rerankft.data import RetrievalDataset
     from rerankft.rerank import Reranker
