@@ -288,8 +288,9 @@ def _check_export(model, onnx_path: Path, quantized: bool) -> float:
     with torch.inference_mode():
         want = _scores(model, feats, getattr(model.model(**{n: feats[n] for n in names}), name))
     diff = float(np.abs(got - want).max())
-    # int8 moves scores a little; allow that relative to the score scale (segment_cosine spans ~[-20, 20]).
-    tol = 0.5 + 0.05 * float(np.abs(want).max()) if quantized else 1e-3
+    # int8 moves scores; allow that relative to the score scale (segment_cosine spans ~[-20, 20] and
+    # scales token-state errors by its cosine scale). This catches broken exports, not int8 noise.
+    tol = 0.5 + 0.15 * float(np.abs(want).max()) if quantized else 1e-3
     if diff > tol:
         raise ModelError(f"the ONNX export of this model gives different scores (max diff {diff:.3g}); use rerank.backend=torch")
     return diff
