@@ -205,7 +205,8 @@ def _export_fp32(model, out_dir: Path) -> Path:
     # Where(IsNaN(...)) nodes that ONNX Runtime runs as separate ops, measured at 19-23% of the
     # ONNX compute on Cranfield pairs (scripts/bench_rerank.py profile); eager's graph has none.
     attn = getattr(hf.config, "_attn_implementation", None)
-    if attn not in (None, "eager") and hasattr(hf, "set_attn_implementation"):
+    switch_attn = attn not in (None, "eager") and hasattr(hf, "set_attn_implementation")
+    if switch_attn:
         hf.set_attn_implementation("eager")
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     raw = out_dir / "raw.onnx"
@@ -225,7 +226,7 @@ def _export_fp32(model, out_dir: Path) -> Path:
         raise ModelError(f"ONNX export of {type(hf).__name__} failed ({type(e).__name__}: {e}); use rerank.backend=torch") from e
     finally:
         hf.train(was_training)
-        if attn not in (None, "eager") and hasattr(hf, "set_attn_implementation"):
+        if switch_attn:
             hf.set_attn_implementation(attn)
     # The exporter stores intermediate shapes (value_info) that ONNX Runtime's quantizer re-infers
     # and rejects as inconsistent; they are optional, so drop them.

@@ -20,8 +20,6 @@ from __future__ import annotations
 import logging
 import math
 
-from rerankft.dev_eval import ndcg_at_10
-
 log = logging.getLogger("rerankft")
 
 Run = dict[str, dict[str, float]]
@@ -58,6 +56,8 @@ def fuse(reranked: Run, first_stage: Run, weight: float) -> Run:
 
 def fit_weight(qrels, reranked: Run, first_stage: Run, grid=GRID) -> tuple[float, dict[float, float]]:
     """The grid weight with the best dev nDCG@10 (ties go to the smaller weight). Returns (weight, curve)."""
+    from rerankft.dev_eval import ndcg_at_10  # imported here: dev_eval pulls in sentence-transformers; the report needs only SUFFIX
+
     curve = {float(w): ndcg_at_10(qrels, fuse(reranked, first_stage, float(w))) for w in grid}
     best = max(curve.values())
     weight = min(w for w, v in curve.items() if v >= best - 1e-12)
@@ -74,20 +74,12 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir) -> dict | None:
     if not dev_qrels:
         log.warning("no dev queries: no fusion weight fitted")
         return None
-    from rerankft.benchmark import reranked_first_stages
-    from rerankft.rerank import Reranker
+    from rerankft.benchmark import _default_reranker_factory, reranked_first_stages
     from rerankft.retrieval import build_first_stage
 
     top_k = int(cfg.rerank.top_k)
     qids = sorted(dev_qrels)
-    reranker = Reranker(
-        str(model_dir),
-        backend=cfg.rerank.backend,
-        max_length=cfg.rerank.get("max_length"),
-        batch_tokens=int(cfg.rerank.batch_tokens),
-        cache_dir=cfg.get("cache_dir") if cfg.rerank.get("cache", False) else None,
-        precision=cfg.rerank.get("precision", "fp32"),
-    )
+    reranker = _default_reranker_factory(cfg)(str(model_dir))  # the benchmark's own settings
     weights, curves = {}, {}
     for fs in reranked_first_stages(cfg):
         run = build_first_stage(fs, cfg, cfg.get("cache_dir")).retrieve(dataset, qids, k=top_k)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rerankft.fusion import SUFFIX as FUSED
 from rerankft.io import atomic_path, write_text
 
-SEP, ORACLE, FUSED = ">>", "oracle", "+fusion"
+SEP, ORACLE = ">>", "oracle"
 FIRST_STAGE_MARK, BASE_MARK = "†", "‡"
 
 
