@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-from rerankft.errors import ConfigError, DataError, ModelError, RerankftError  # noqa: E402
+from rerankft.core.errors import ConfigError, DataError, ModelError, RerankftError  # noqa: E402
 
 __all__ = ["ConfigError", "DataError", "ModelError", "Reranker", "RerankftError", "__version__"]
 
@@ -10,7 +10,7 @@ __all__ = ["ConfigError", "DataError", "ModelError", "Reranker", "RerankftError"
 def __getattr__(name):
     # Lazy: `from rerankft import Reranker` loads torch/sentence-transformers only when asked for.
     if name == "Reranker":
-        from rerankft.rerank import Reranker
+        from rerankft.scoring.reranker import Reranker
 
         return Reranker
     raise AttributeError(f"module 'rerankft' has no attribute {name!r}")

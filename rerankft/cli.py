@@ -5,24 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 from typing import Callable
 
-from rerankft.errors import RerankftError
+from rerankft.core.errors import RerankftError
 
 log = logging.getLogger("rerankft")
-
-
-def run_dir() -> Path:
-    """The run directory Hydra made for this job (honours hydra.run.dir / sweep dirs)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    return Path(HydraConfig.get().runtime.output_dir)
-
-
-def is_main_process() -> bool:
-    """True unless this is a non-zero rank of a multi-process launch (accelerate/torchrun set RANK)."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _launcher_start_stamp() -> str:

@@ -6,17 +6,16 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from rerankft.errors import ConfigError
-
-KNOWN_BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
-
-
-def _get(cfg: DictConfig, key: str):
-    return OmegaConf.select(cfg, key, default=None)
+from rerankft.core.errors import ConfigError, ModelError
+from rerankft.core.metrics import parse_measures
+from rerankft.core.settings import select
+from rerankft.mining.rows import FORMATS
+from rerankft.modeling.names import resolve_model_name
+from rerankft.scoring.loading import BACKENDS
 
 
 def _positive_int(cfg: DictConfig, key: str, allow_minus_one: bool = False) -> None:
-    value = _get(cfg, key)
+    value = select(cfg, key)
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or (value <= 0 and not (allow_minus_one and value == -1)):
@@ -25,7 +24,7 @@ def _positive_int(cfg: DictConfig, key: str, allow_minus_one: bool = False) -> N
 
 
 def _positive_number(cfg: DictConfig, key: str) -> None:
-    value = _get(cfg, key)
+    value = select(cfg, key)
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -38,43 +37,36 @@ def validate_config(cfg: DictConfig) -> None:
     _positive_int(cfg, "train.max_steps", allow_minus_one=True)
     for key in ("train.learning_rate", "train.epochs"):
         _positive_number(cfg, key)
-    backend = _get(cfg, "rerank.backend")
-    if backend is not None and backend not in KNOWN_BACKENDS:
-        raise ConfigError(f"rerank.backend={backend!r} is unknown: use one of {', '.join(KNOWN_BACKENDS)}")
-    fusion = _get(cfg, "rerank.fusion")
+    backend = select(cfg, "rerank.backend")
+    if backend is not None and backend not in BACKENDS:
+        raise ConfigError(f"rerank.backend={backend!r} is unknown: use one of {', '.join(BACKENDS)}")
+    fusion = select(cfg, "rerank.fusion")
     if fusion is not None and not isinstance(fusion, bool):
         raise ConfigError(f"rerank.fusion={fusion!r} is invalid: expected true or false")
-    if _get(cfg, "hub.push") and not _get(cfg, "hub.repo_id"):
+    if select(cfg, "hub.push") and not select(cfg, "hub.repo_id"):
         raise ConfigError("hub.push=true needs hub.repo_id=<user>/<model-name>")
     _check_loss(cfg)
     _check_eval(cfg)
 
 
-# ----------------------------------------------------------------------------- eval
-
-
-FIRST_STAGES = ("bm25", "dense", "run", "trec_run")  # what rerankft.retrieval.build_first_stage accepts
+FIRST_STAGES = ("bm25", "dense", "run", "trec_run")  # what rerankft.retrieval.factory.build_first_stage accepts
 
 
 def _check_eval(cfg: DictConfig) -> None:
     """The benchmark's measures and first stages, checked before the run writes anything or retrieves."""
-    measures = _get(cfg, "eval.measures")
+    measures = select(cfg, "eval.measures")
     if measures is not None:
-        from rerankft.metrics import parse_measures  # ir_measures only: light
-
         parse_measures([str(m) for m in measures])
-    stages = _get(cfg, "eval.first_stages")
+    stages = select(cfg, "eval.first_stages")
     if stages is not None:
         if not len(stages):
             raise ConfigError("eval.first_stages is empty: give at least one of bm25, dense")
         for name in stages:
             if str(name) not in FIRST_STAGES:
                 raise ConfigError(f"eval.first_stages contains unknown first stage {str(name)!r}: use bm25, dense (or run with retriever=trec_run)")
-            if str(name) in ("run", "trec_run") and _get(cfg, "retriever.kind") != "trec_run":
+            if str(name) in ("run", "trec_run") and select(cfg, "retriever.kind") != "trec_run":
                 raise ConfigError(f"eval.first_stages names '{name}' but retriever is not trec_run: add retriever=trec_run retriever.path=<file>")
 
-
-# ----------------------------------------------------------------------------- loss
 
 # configs/loss next to configs/train.yaml: the losses a user can pick with loss=<name>.
 LOSS_CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "loss"
@@ -92,9 +84,7 @@ def _known_losses() -> dict[str, str]:
 
 
 def _check_loss(cfg: DictConfig) -> None:
-    from rerankft.mining import FORMATS  # light module; the loss formats the miner can produce
-
-    loss = _get(cfg, "loss")
+    loss = select(cfg, "loss")
     if loss is None:
         return
     fmt = loss.get("format")
@@ -113,17 +103,12 @@ def _check_loss(cfg: DictConfig) -> None:
         )
 
 
-# ----------------------------------------------------------------------------- model names
-
-
 def _check_model_name(key: str, name) -> None:
     """A model name must be an existing local folder or a hub id this machine can get; nothing is loaded.
 
     Offline (HF_HUB_OFFLINE=1) a hub id must already be in the Hugging Face cache, else the
     download would fail only after the data set was mined and encoded.
     """
-    from rerankft.errors import ModelError
-    from rerankft.models import resolve_model_name
 
     name = "" if name is None else str(name)
     try:
@@ -150,20 +135,20 @@ def check_model_names(cfg: DictConfig) -> None:
     """Every model the run will load can be found: for training the base, the dense first stage and a
     distillation teacher; for eval (a config with ``rerankers``) the hub ids among the rerankers, the
     base if listed, and the dense first stage if listed. Local reranker folders are checked by
-    rerankft.benchmark.resolve_rerankers (which also requires them to be cross-encoders)."""
-    rerankers = _get(cfg, "rerankers")
+    rerankft.evaluation.rerankers.resolve_rerankers (which also requires them to be cross-encoders)."""
+    rerankers = select(cfg, "rerankers")
     if rerankers is None:  # training
-        _check_model_name("model.name", _get(cfg, "model.name"))
-        if _get(cfg, "retriever.kind") == "dense":
-            _check_model_name("retriever.name", _get(cfg, "retriever.name"))
+        _check_model_name("model.name", select(cfg, "model.name"))
+        if select(cfg, "retriever.kind") == "dense":
+            _check_model_name("retriever.name", select(cfg, "retriever.name"))
     else:
         entries = [str(e) for e in ([rerankers] if isinstance(rerankers, str) else rerankers)]
         if "base" in entries:
-            _check_model_name("model.name (the 'base' reranker)", _get(cfg, "model.name"))
+            _check_model_name("model.name (the 'base' reranker)", select(cfg, "model.name"))
         for entry in entries:
             if entry not in ("base", "tuned") and not Path(entry).expanduser().exists():
                 _check_model_name("rerankers entry", entry)
-        if "dense" in [str(s) for s in (_get(cfg, "eval.first_stages") or [])] and _get(cfg, "retriever.kind") == "dense":
-            _check_model_name("retriever.name (the dense first stage)", _get(cfg, "retriever.name"))
-    if _get(cfg, "loss.format") == "distill" and _get(cfg, "loss.teacher.name") is not None:
-        _check_model_name("loss.teacher.name", _get(cfg, "loss.teacher.name"))
+        if "dense" in [str(s) for s in (select(cfg, "eval.first_stages") or [])] and select(cfg, "retriever.kind") == "dense":
+            _check_model_name("retriever.name (the dense first stage)", select(cfg, "retriever.name"))
+    if select(cfg, "loss.format") == "distill" and select(cfg, "loss.teacher.name") is not None:
+        _check_model_name("loss.teacher.name", select(cfg, "loss.teacher.name"))

@@ -1,31 +1,48 @@
-"""The two recipes, read top to bottom: data -> first stage / mining -> training -> reranking -> metrics -> report.
+"""Every recipe, read top to bottom: data -> first stage / mining -> training -> scoring -> evaluation -> publish.
 
-``train`` is what ``python scripts/train.py`` runs, ``evaluate`` what ``python scripts/eval.py`` runs.
-Each step is a plain function call into a small module; nothing is wired by reflection
-except the parts users swap (loss, retriever) which come from the config.
+``train`` is what ``python scripts/train.py`` runs, ``evaluate`` what ``python scripts/eval.py``
+runs, ``rerank_file`` what ``python scripts/rerank.py`` runs, ``push`` what ``python scripts/push.py``
+runs. Each step is a plain function call into one stage's subpackage; nothing is wired by
+reflection except the parts users swap (loss, retriever), which come from the config.
+
+Every stage's module imports in well under a second (torch and sentence-transformers load
+lazily, when a model is first built), so a typo in a config or a data file fails fast. The one
+exception is the trainer, imported inside ``train`` for that reason.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from omegaconf import DictConfig
 
-from rerankft.cli import is_main_process, run_dir
 from rerankft.config import check_model_names, validate_config
-from rerankft.data import carve_dev, load_from_config
-from rerankft.hub import preflight as hub_preflight
-from rerankft.hub import publish
-from rerankft.io import write_json
-from rerankft.runinfo import write_run_info
+from rerankft.core.errors import ConfigError, DataError
+from rerankft.core.io import write_json, write_text
+from rerankft.core.runinfo import write_run_info
+from rerankft.core.runs import read_trec_run, write_trec_run
+from rerankft.core.runtime import is_main_process, run_dir
+from rerankft.data.candidates import read_candidates_jsonl, reranked_jsonl
+from rerankft.data.dataset import carve_dev
+from rerankft.data.loading import load_from_config
+from rerankft.evaluation.benchmark import first_reranked_system, run_benchmark
+from rerankft.evaluation.fusion_fit import fit_fusion
+from rerankft.evaluation.rerankers import read_fusion, resolve_rerankers
+from rerankft.mining.miner import mine_hard_negatives
+from rerankft.publish.hub import preflight as hub_preflight
+from rerankft.publish.hub import publish, push_run
+from rerankft.retrieval.factory import build_retriever
+from rerankft.scoring.reranker import Reranker
 
 log = logging.getLogger("rerankft")
 
 
+# ----------------------------------------------------------------------------- train
+
+
 def train(cfg: DictConfig) -> float:
     """Mine hard negatives, fine-tune the cross-encoder, benchmark base vs tuned. Returns dev nDCG@10."""
-    from rerankft.mining import mine_hard_negatives
-    from rerankft.retrieval import build_retriever
 
     out = run_dir()
     # 1. Check everything cheap before anything expensive (model loading, encoding, training),
@@ -35,10 +52,7 @@ def train(cfg: DictConfig) -> float:
     check_model_names(cfg)  # model.name, retriever.name, teacher: exist locally or are reachable; nothing loaded
     dataset = load_from_config(cfg.data)
     retriever = build_retriever(cfg.retriever, cache_dir=cfg.cache_dir)  # reads a TREC run file; models load lazily
-    # Imported after the checks: torch + sentence-transformers take seconds to import.
-    from rerankft.benchmark import run_benchmark
-    from rerankft.fusion import fit_fusion
-    from rerankft.training import fit_cross_encoder
+    from rerankft.training.trainer import fit_cross_encoder  # pulls torch + sentence-transformers: seconds
 
     # 2. Dev queries for model selection come out of the training split, never the test split.
     train_qrels, dev_qrels = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, cfg.train.seed)
@@ -53,33 +67,35 @@ def train(cfg: DictConfig) -> float:
         write_json(out / "mining.json", mined.report)
     dev_run = retriever.retrieve(dataset, list(dev_qrels), k=cfg.dev.top_k)
 
-    # 4. Fine-tune; the checkpoint with the best dev nDCG@10 is kept. train.resume=<run dir>
+    # 4. Fine-tune; the checkpoint with the best dev metric is kept. train.resume=<run dir>
     # continues from its last checkpoint (scripts/train.py then runs in that directory).
     result = fit_cross_encoder(cfg, dataset, mined, dev_qrels, dev_run, out)
+    if not result.is_main_process:
+        return float(result.best_dev)
 
     # 5. Benchmark base vs tuned on the test split (same candidates for every reranker), with
     # tuned+fusion: tuned interpolated with the first stage's score, the weight fitted on dev.
-    if result.is_main_process:
-        fusion = fit_fusion(cfg, dataset, dev_qrels, result.model_dir) if cfg.rerank.get("fusion") else None
-        if fusion is not None:
-            write_json(out / "fusion.json", fusion)
-        weights = {"tuned": fusion["weights"]} if fusion else None
-        metrics = run_benchmark(cfg, dataset, {"base": result.base_model or cfg.model.name, "tuned": str(result.model_dir)}, out,
-                                fusion=weights)
-        metrics["dev"] = result.dev_summary
-        write_json(out / "metrics.json", metrics)
-        log.info("run directory: %s", out)
+    fusion = fit_fusion(cfg, dataset, dev_qrels, result.model_dir) if cfg.rerank.fusion else None
+    if fusion is not None:
+        write_json(out / "fusion.json", fusion)
+    rerankers = {"base": result.base_model or cfg.model.name, "tuned": str(result.model_dir)}
+    metrics = run_benchmark(cfg, dataset, rerankers, out, fusion={"tuned": fusion["weights"]} if fusion else None)
+    metrics["dev"] = result.dev_summary
+    write_json(out / "metrics.json", metrics)
+    log.info("run directory: %s", out)
 
-        # 6. Publish: hub.dry_run writes <run>/hub_upload; hub.push uploads it. A failed upload
-        # keeps everything above and says how to retry with scripts/push.py.
-        if cfg.hub.push or cfg.hub.dry_run:
-            publish(cfg.hub, out)
+    # 6. Publish: hub.dry_run writes <run>/hub_upload; hub.push uploads it. A failed upload
+    # keeps everything above and says how to retry with scripts/push.py.
+    if cfg.hub.push or cfg.hub.dry_run:
+        publish(cfg.hub, out)
     return float(result.best_dev)
+
+
+# ----------------------------------------------------------------------------- evaluate
 
 
 def evaluate(cfg: DictConfig) -> float:
     """Benchmark first stages and each reranker in ``rerankers`` on the test split. Returns the first reranker's nDCG@10."""
-    from rerankft.benchmark import read_fusion, resolve_rerankers, run_benchmark
 
     out = run_dir()
     validate_config(cfg)
@@ -88,10 +104,97 @@ def evaluate(cfg: DictConfig) -> float:
     dataset = load_from_config(cfg.data)
     write_run_info(out, cfg, dataset, seed=cfg.train.seed)
     # A tuned run's fusion weights (fitted on its dev queries) apply to `tuned` when rerank.fusion is on.
-    fusion = read_fusion(cfg.get("tuned")) if cfg.rerank.get("fusion") and "tuned" in rerankers else None
+    fusion = read_fusion(cfg.get("tuned")) if cfg.rerank.fusion and "tuned" in rerankers else None
     metrics = run_benchmark(cfg, dataset, rerankers, out, fusion={"tuned": fusion["weights"]} if fusion else None)
     write_json(out / "metrics.json", metrics)
     log.info("run directory: %s", out)
-    systems = metrics["systems"]
-    first = next((s for s in systems if ">>" in s and not s.endswith(">>oracle")), next(iter(systems)))
-    return float(systems[first].get("nDCG@10", 0.0))
+    return float(metrics["systems"][first_reranked_system(metrics)].get("nDCG@10", 0.0))
+
+
+# ----------------------------------------------------------------------------- rerank a file
+
+
+def rerank_file(cfg: DictConfig) -> dict:
+    """Rerank a TREC run (texts from ``data``) or a candidates JSONL with one reranker; write the reranked run."""
+
+    out = run_dir()
+    src, fmt = _rerank_input(cfg)
+    top_k = int(cfg.rerank.top_k)
+    # Read and check the input before loading any model.
+    dataset = None
+    if fmt == "trec":
+        run_in = read_trec_run(src)
+        dataset = load_from_config(cfg.data)
+        missing = [q for q in run_in if q not in dataset.queries]
+        if missing:
+            raise DataError(f"{src}: query ids not in data set '{dataset.name}': {', '.join(missing[:5])}")
+    else:
+        items = read_candidates_jsonl(src)
+
+    write_run_info(out, cfg, dataset)
+    rr = Reranker.from_config(cfg.rerank, cache_dir=cfg.get("cache_dir"), model=cfg.reranker, device=cfg.get("device"),
+                              show_progress=True)
+    if fmt == "trec":
+        run_out = rr.rerank_run(dataset, run_in, top_k=top_k, desc="rerank")
+    else:
+        run_out, texts = _rerank_candidates(rr, items, top_k)
+        write_text(out / "reranked.jsonl", reranked_jsonl(items, run_out, texts))
+    write_trec_run(run_out, out / "reranked.trec", tag=f"rerankft-{Path(str(cfg.reranker)).name}")
+    summary = {"input": str(src), "format": fmt, "top_k": top_k, "queries": len(run_out),
+               "reranker": rr.describe(), "stats": dict(rr.stats)}
+    write_json(out / "rerank.json", summary)
+    log.info("reranked %d queries (%d pairs, %.1f pairs/s) -> %s", len(run_out), rr.stats["pairs"],
+             rr.stats["pairs_per_s"], out / "reranked.trec")
+    rr.close()
+    return summary
+
+
+def _rerank_candidates(rr, items: list[dict], top_k: int) -> tuple[dict, dict[tuple[str, str], str]]:
+    """Score candidate lists as :func:`rerankft.data.candidates.read_candidates_jsonl` reads them.
+
+    Each item's first ``top_k`` documents (in input order) are scored; returns the run
+    ``{qid: {doc id: score}}`` and the texts by ``(qid, doc id)``.
+    """
+    pairs, owners = [], []
+    for it in items:
+        for doc_id, text in list(zip(it["doc_ids"], it["texts"]))[:top_k]:
+            pairs.append((it["query"], text))
+            owners.append((it["qid"], doc_id, text))
+    scores = rr.score(pairs, desc="rerank")
+    run: dict = {it["qid"]: {} for it in items}
+    texts: dict[tuple[str, str], str] = {}
+    for (qid, doc_id, text), s in zip(owners, scores):
+        run[qid][doc_id] = float(s)
+        texts[qid, doc_id] = text
+    return run, texts
+
+
+def _rerank_input(cfg: DictConfig) -> tuple[Path, str]:
+    """The input file and its format (trec | jsonl), checked before anything loads."""
+    src = cfg.get("input")
+    if not src:
+        raise ConfigError("input is not set: input=<run.trec | candidates.jsonl>")
+    src = Path(str(src)).expanduser()
+    fmt = cfg.get("format", "auto")
+    if fmt == "auto":
+        fmt = "jsonl" if src.suffix.lower() in (".jsonl", ".json") else "trec"
+    if fmt not in ("trec", "jsonl"):
+        raise ConfigError(f"format={fmt!r}: use auto, trec or jsonl")
+    if not cfg.get("reranker"):
+        raise ConfigError("reranker is not set: reranker=<model folder | train run directory | hub id>")
+    if int(cfg.rerank.top_k) < 1:
+        raise ConfigError(f"rerank.top_k must be a positive integer, got {cfg.rerank.top_k}")
+    if fmt == "trec" and cfg.get("data") is None:
+        raise ConfigError(
+            "a TREC run names documents by id, so rerankft needs their texts: add "
+            "data=beir_local data.path=<BEIR folder with corpus.jsonl and queries.jsonl>"
+        )
+    return src, fmt
+
+
+# ----------------------------------------------------------------------------- push
+
+
+def push(cfg: DictConfig) -> dict:
+    """Publish a finished train run to the Hugging Face Hub (or write the upload folder with hub.dry_run)."""
+    return push_run(cfg)

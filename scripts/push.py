@@ -11,9 +11,9 @@ from rerankft.cli import run_main
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="push")
 def main(cfg):
-    from rerankft.hub import push_run
+    from rerankft.pipeline import push
 
-    run_main(push_run, cfg)
+    run_main(push, cfg)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ import hydra
 from rerankft.cli import run_main
 
 
-@hydra.main(version_base="1.3", config_path="../configs", config_name="rerank")
+@hydra.main(version_base="1.3", config_path="../configs", config_name="rerank_file")
 def main(cfg):
-    from rerankft.rerank import rerank_job
+    from rerankft.pipeline import rerank_file
 
-    run_main(rerank_job, cfg)
+    run_main(rerank_file, cfg)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ import argparse
 import logging
 import sys
 
-from rerankft.errors import RerankftError
-from rerankft.sweep import write_summary
+from rerankft.core.errors import RerankftError
+from rerankft.publish.sweep import write_summary
 
 
 def main(argv=None) -> int:

@@ -54,7 +54,7 @@ def _seed(seed: int = 0) -> None:
 def _base_cross_encoder():
     from sentence_transformers import CrossEncoder
 
-    from rerankft.models import resolve_model_name
+    from rerankft.modeling.names import resolve_model_name
 
     _seed(0)  # the scoring head is freshly initialised: seed it so every build is identical
     return CrossEncoder(resolve_model_name("sentence-transformers/all-MiniLM-L6-v2"), max_length=MAX_LENGTH, device="cpu")
@@ -85,8 +85,11 @@ def tuned_model_dir(steps: int = 40) -> str:
 @functools.lru_cache(maxsize=None)
 def tuned_segment_cosine_model_dir(steps: int = 20) -> str:
     """The segment_cosine head on the packaged MiniLM, fine-tuned like ``tuned_model_dir``, saved portable."""
-    from rerankft.heads import build_segment_cosine_cross_encoder, make_portable
-    from rerankft.models import resolve_model_name
+    from rerankft.modeling.heads import (
+        build_segment_cosine_cross_encoder,
+        make_portable,
+    )
+    from rerankft.modeling.names import resolve_model_name
 
     _seed(0)
     model = build_segment_cosine_cross_encoder(resolve_model_name("sentence-transformers/all-MiniLM-L6-v2"), MAX_LENGTH)

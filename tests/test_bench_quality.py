@@ -1,4 +1,4 @@
-"""scripts/bench_quality.py: argument split and the comparison table built from a run's files."""
+"""benchmarks/bench_quality.py: argument split and the comparison table built from a run's files."""
 
 import json
 import sys
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import bench_quality  # noqa: E402
 
-from rerankft.benchmark import run_benchmark  # noqa: E402
+from rerankft.evaluation.benchmark import run_benchmark  # noqa: E402
 from tests.test_benchmark import FakeReranker, cfg, make_dataset, noisy_run  # noqa: E402
 
 

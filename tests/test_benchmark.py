@@ -6,10 +6,11 @@ import random
 import pytest
 from omegaconf import OmegaConf
 
-from rerankft.benchmark import resolve_rerankers, run_benchmark, safe_filename
-from rerankft.data import RetrievalDataset
-from rerankft.errors import ConfigError, ModelError
-from rerankft.metrics import evaluate_run
+from rerankft.core.errors import ConfigError, ModelError
+from rerankft.core.metrics import evaluate_run
+from rerankft.data.dataset import RetrievalDataset
+from rerankft.evaluation.benchmark import run_benchmark, safe_filename
+from rerankft.evaluation.rerankers import resolve_rerankers
 
 
 def make_dataset(n_queries=16, n_docs=40, seed=0):
@@ -126,7 +127,7 @@ def test_reranking_leaves_recall_at_top_k_equal_to_the_first_stage(bench):
 
 
 def test_metrics_match_an_independent_evaluation_of_the_written_runs(bench):
-    from rerankft.retrieval import read_trec_run
+    from rerankft.core.runs import read_trec_run
 
     ds, _, metrics, out = bench
     run = read_trec_run(out / "runs" / f"{safe_filename('bm25>>tuned')}.trec")
@@ -211,7 +212,7 @@ def test_safe_filename():
 
 def test_default_first_stage_path_with_real_bm25(beir_folder, tmp_path):
     """The retrieval wiring (build_first_stage) with a real BM25, rerankers faked."""
-    from rerankft.data import load_beir_folder
+    from rerankft.data.loading import load_beir_folder
 
     ds = load_beir_folder(beir_folder())
     c = cfg(eval={"first_stages": ["bm25"], "measures": ["RR@10", "R@100"]}, rerank={"top_k": 2})
@@ -226,7 +227,7 @@ def test_default_first_stage_path_with_real_bm25(beir_folder, tmp_path):
 @pytest.mark.slow
 def test_default_reranker_path_with_the_packaged_model(beir_folder, tmp_path):
     """The real Reranker (packaged MiniLM, fresh head) through run_benchmark: loads, scores, reports cost."""
-    from rerankft.data import load_beir_folder
+    from rerankft.data.loading import load_beir_folder
 
     ds = load_beir_folder(beir_folder())
     c = cfg(eval={"first_stages": ["bm25"], "measures": ["nDCG@10"]}, rerank={"top_k": 3, "max_length": 64, "cache": False})
@@ -241,9 +242,9 @@ def test_default_reranker_path_with_the_packaged_model(beir_folder, tmp_path):
 @pytest.mark.slow
 def test_base_with_a_fresh_head_is_reproducible():
     """The packaged bi-encoder as `base` gets a random scoring head; the benchmark seeds it."""
-    from rerankft.benchmark import _default_reranker_factory
+    from rerankft.evaluation.rerankers import make_reranker_factory as reranker_factory
 
-    make = _default_reranker_factory(OmegaConf.create({"eval": {"seed": 0}, "rerank": {"max_length": 32, "cache": False}}))
+    make = reranker_factory(OmegaConf.create({"eval": {"seed": 0}, "rerank": {"max_length": 32, "cache": False}}))
     pairs = [("reset the device", "hold the reset button"), ("backups", "nightly at 2 am")]
     a = make("sentence-transformers/all-MiniLM-L6-v2").score(pairs)
     b = make("sentence-transformers/all-MiniLM-L6-v2").score(pairs)

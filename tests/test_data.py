@@ -2,16 +2,14 @@ import json
 
 import pytest
 
-from rerankft.data import (
-    carve_dev,
-    ensure_splits,
+from rerankft.core.errors import DataError
+from rerankft.data.dataset import carve_dev, ensure_splits, split_by_query
+from rerankft.data.loading import (
     load_beir_folder,
     load_beir_hub,
     load_demo,
     load_pairs_jsonl,
-    split_by_query,
 )
-from rerankft.errors import DataError
 
 
 def test_beir_folder_loads_corpus_queries_and_graded_qrels(beir_folder):

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
-from rerankft.benchmark import read_fusion, run_benchmark, safe_filename
-from rerankft.fusion import GRID, fit_weight, fuse, zscores
+from rerankft.evaluation.benchmark import run_benchmark, safe_filename
+from rerankft.evaluation.fusion_fit import fit_weight
+from rerankft.evaluation.rerankers import read_fusion
+from rerankft.scoring.fusion import GRID, fuse, zscores
 from tests.test_benchmark import FakeReranker, cfg, make_dataset, noisy_run
 
 

@@ -6,7 +6,11 @@ import sys
 
 import numpy as np
 
-from tests.rerank_fixtures import TOPICS, tuned_model_dir, tuned_segment_cosine_model_dir
+from tests.rerank_fixtures import (
+    TOPICS,
+    tuned_model_dir,
+    tuned_segment_cosine_model_dir,
+)
 
 PAIRS = [(q, p) for q, p in TOPICS[:3]] + [(TOPICS[0][0], TOPICS[4][1])]
 
@@ -48,7 +52,7 @@ def test_segment_cosine_folder_loads_without_rerankft_and_scores_the_same():
 def test_make_portable_leaves_other_heads_alone(tmp_path):
     from sentence_transformers import CrossEncoder
 
-    from rerankft.heads import make_portable
+    from rerankft.modeling.heads import make_portable
 
     path = tuned_model_dir()
     assert make_portable(tmp_path, CrossEncoder(path)) is False

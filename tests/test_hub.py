@@ -18,8 +18,15 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from rerankft.errors import ConfigError
-from rerankft.hub import PushError, metric_type, model_card, preflight, publish, read_run
+from rerankft.core.errors import ConfigError
+from rerankft.publish.hub import (
+    PushError,
+    metric_type,
+    model_card,
+    preflight,
+    publish,
+    read_run,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PAIRS = [("how do I reset the device", "Hold the reset button for ten seconds."),
@@ -56,7 +63,7 @@ def saved_model(tmp_path_factory):
     """A 'tuned model': MiniLM with a random one-logit head, saved as a CrossEncoder folder."""
     from sentence_transformers import CrossEncoder
 
-    from rerankft.models import resolve_model_name
+    from rerankft.modeling.names import resolve_model_name
 
     path = tmp_path_factory.mktemp("model") / "model"
     model = CrossEncoder(resolve_model_name("sentence-transformers/all-MiniLM-L6-v2"), num_labels=1, max_length=64)
@@ -245,7 +252,7 @@ def test_preflight_checks_repo_id_and_offline_mode(monkeypatch):
 
 
 def test_push_from_a_sweep_is_refused(monkeypatch):
-    import rerankft.hub as hub
+    import rerankft.publish.hub as hub
 
     monkeypatch.setattr(hub, "_in_multirun", lambda: True)
     with pytest.raises(ConfigError, match="sweep.*scripts/push.py run_dir="):
@@ -259,7 +266,7 @@ def test_missing_token_stops_train_before_any_training_step(tmp_path, monkeypatc
     from hydra import compose, initialize_config_dir
 
     import rerankft.pipeline as pipeline
-    import rerankft.training as training
+    import rerankft.training.trainer as training
 
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose(config_name="train", overrides=["hub.push=true", "hub.repo_id=me/x"])
@@ -383,8 +390,8 @@ def test_push_script_over_http_to_an_existing_repo(run, stub_hub, tmp_path):
 
 
 def test_push_script_checks_the_run_dir_first(tmp_path):
-    from rerankft.errors import ModelError
-    from rerankft.hub import push_run
+    from rerankft.core.errors import ModelError
+    from rerankft.publish.hub import push_run
 
     cfg = lambda run_dir: OmegaConf.create({"run_dir": run_dir, "hub": {"push": True, "repo_id": "me/x", "dry_run": False}})  # noqa: E731
     with pytest.raises(ConfigError, match="run_dir is required"):

@@ -16,7 +16,11 @@ import numpy as np
 import pytest
 import torch
 
-from tests.rerank_fixtures import relevant_and_irrelevant, tuned_model_dir, tuned_segment_cosine_model_dir
+from tests.rerank_fixtures import (
+    relevant_and_irrelevant,
+    tuned_model_dir,
+    tuned_segment_cosine_model_dir,
+)
 
 
 @pytest.fixture(scope="module", params=["cls", "segment_cosine"])

@@ -4,16 +4,10 @@ import math
 
 import pytest
 
-from rerankft.errors import ConfigError
-from rerankft.metrics import (
-    evaluate_run,
-    oracle_rankings,
-    parse_measures,
-    ranked_ids,
-    rerank_with_tail,
-    run_from_rankings,
-    truncate_run,
-)
+from rerankft.core.errors import ConfigError
+from rerankft.core.metrics import evaluate_run, parse_measures
+from rerankft.core.runs import ranked_ids, run_from_rankings, truncate_run
+from rerankft.evaluation.rankings import oracle_rankings, rerank_with_tail
 
 
 def ranking_run(qid, docs):

@@ -9,10 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rerankft.data import RetrievalDataset, load_beir_folder
-from rerankft.errors import ConfigError
-from rerankft.mining import judged_positives, mine_hard_negatives
-from rerankft.retrieval import DEFAULTS, ENCODE_CALLS, build_retriever
+from rerankft.core.errors import ConfigError
+from rerankft.data.dataset import RetrievalDataset
+from rerankft.data.loading import load_beir_folder
+from rerankft.mining.miner import judged_positives, mine_hard_negatives
+from rerankft.retrieval.base import retriever_config
+from rerankft.retrieval.dense import ENCODE_CALLS
+from rerankft.retrieval.factory import build_retriever
 
 SHARED = Path(os.environ.get("RERANKFT_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 MINER = {"range_min": 2, "range_max": 30, "num_negatives": 3, "sampling_strategy": "random", "relative_margin": 0.05,
@@ -191,7 +194,7 @@ def assert_clean(ds, result, train):
 @needs_cranfield
 def test_cranfield_bm25_mining(cranfield, tmp_path):
     train = cranfield.split("train")
-    result = mine_hard_negatives(cranfield, train, build_retriever(DEFAULTS["bm25"], tmp_path), CRAN_MINER)
+    result = mine_hard_negatives(cranfield, train, build_retriever(retriever_config("bm25"), tmp_path), CRAN_MINER)
     assert_clean(cranfield, result, train)
     assert result.report["candidates"]["removed"]["judged_positive"] > 0  # Cranfield positives do rank in the window
 
@@ -202,7 +205,7 @@ def test_cranfield_bm25_mining(cranfield, tmp_path):
 def test_cranfield_dense_mining_and_cache(cranfield, tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     # Short inputs keep the one-off corpus encoding affordable on CPU; the semantics are the same.
-    cfg = {**DEFAULTS["dense"], "max_seq_length": 64}
+    cfg = {**retriever_config("dense"), "max_seq_length": 64}
     train = cranfield.split("train")
     before = ENCODE_CALLS["docs"]
     first = mine_hard_negatives(cranfield, train, build_retriever(cfg, cache), CRAN_MINER)

@@ -32,7 +32,7 @@ def run_script(script: str, *overrides: str, run_dir: Path, cache: Path, timeout
 
 
 def packaged_bi_encoder() -> str:
-    from rerankft.models import packaged_minilm_path
+    from rerankft.modeling.names import packaged_minilm_path
 
     return packaged_minilm_path()
 
@@ -173,7 +173,7 @@ def test_every_shipped_loss_and_the_defaults_pass_validation():
 ])
 def test_config_errors_name_the_key(override, message):
     from rerankft.config import validate_config
-    from rerankft.errors import ConfigError
+    from rerankft.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
         validate_config(compose("train", override))
@@ -189,7 +189,7 @@ def test_model_names_checked_without_loading(tmp_path, monkeypatch):
     from huggingface_hub import constants
 
     from rerankft.config import check_model_names
-    from rerankft.errors import ModelError
+    from rerankft.core.errors import ModelError
 
     check_model_names(compose("train"))  # the packaged MiniLM resolves offline
     (tmp_path / "weights.bin").write_bytes(b"x")
@@ -211,7 +211,7 @@ def test_model_names_checked_without_loading(tmp_path, monkeypatch):
 
 
 def test_atomic_write_keeps_the_old_file_when_the_write_dies(tmp_path, monkeypatch):
-    from rerankft import io
+    from rerankft.core import io
 
     target = tmp_path / "metrics.json"
     io.write_json(target, {"ndcg": 0.5})
@@ -227,7 +227,7 @@ def test_atomic_write_keeps_the_old_file_when_the_write_dies(tmp_path, monkeypat
 
 
 def test_atomic_dir_keeps_the_old_folder_when_the_save_dies(tmp_path):
-    from rerankft.io import atomic_dir
+    from rerankft.core.io import atomic_dir
 
     model = tmp_path / "model"
     with atomic_dir(model) as tmp:
@@ -241,7 +241,7 @@ def test_atomic_dir_keeps_the_old_folder_when_the_save_dies(tmp_path):
 
 
 def test_results_are_written_through_the_atomic_helpers():
-    """No module writes a result file directly (open(..., 'w') / Path.write_text) outside rerankft/io.py,
+    """No module writes a result file directly (open(..., 'w') / Path.write_text) outside rerankft/core/io.py,
     except into a temporary path that an atomic helper renames afterwards."""
     import re
 
@@ -260,9 +260,10 @@ def test_results_are_written_through_the_atomic_helpers():
 
 
 def test_half_written_embedding_cache_is_rebuilt(tmp_path):
-    from rerankft.retrieval import DEFAULTS, build_retriever
+    from rerankft.retrieval.base import retriever_config
+    from rerankft.retrieval.factory import build_retriever
 
-    r = build_retriever({**DEFAULTS["dense"]}, tmp_path)  # nothing is loaded: only the cache files are used
+    r = build_retriever({**retriever_config("dense")}, tmp_path)  # nothing is loaded: only the cache files are used
     ids = ["d1", "d2", "d3"]
     emb = np.random.default_rng(0).standard_normal((3, 8)).astype(np.float32)
     r._save_cache("fp", ids, emb)
@@ -282,7 +283,7 @@ def test_half_written_embedding_cache_is_rebuilt(tmp_path):
 
 
 def test_truncated_score_cache_is_moved_aside_and_rebuilt(tmp_path):
-    from rerankft.score_cache import ScoreCache
+    from rerankft.scoring.score_cache import ScoreCache
 
     path = tmp_path / "scores.sqlite"
     cache = ScoreCache(path)
@@ -309,7 +310,7 @@ def test_truncated_score_cache_is_moved_aside_and_rebuilt(tmp_path):
 
 
 def test_report_shows_truncated_count_and_share():
-    from rerankft.report import cost_lines
+    from rerankft.evaluation.report import cost_lines
 
     metrics = {"cost": {"bm25>>base": {"wall_s": 1.0, "ms_per_query": 10.0, "pairs": 200, "pairs_per_s": 200.0,
                                          "scored_pairs": 160, "cache_hits": 40, "truncated_pairs": 8, "max_length": 128,
@@ -326,7 +327,7 @@ def test_report_shows_truncated_count_and_share():
 def test_truncation_is_longest_first_and_counted_by_the_reranker():
     """Reranker.stats counts every scored pair whose [CLS] q [SEP] p [SEP] exceeds max_length; the
     passage (the longer text) is what gets cut, so a long passage scores as its first tokens."""
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.reranker import Reranker
 
     rr = Reranker("packaged-minilm", max_length=32)
     head = "reset the router by holding the button"
@@ -385,9 +386,9 @@ def test_same_config_and_seed_give_the_same_dev_metrics(tmp_path):
     """Two tiny CPU trainings with one seed: identical dev nDCG@10 history and identical model scores."""
     from sentence_transformers import CrossEncoder
 
-    from rerankft.data import RetrievalDataset
-    from rerankft.mining import MinedRow, MiningResult
-    from rerankft.training import fit_cross_encoder
+    from rerankft.data.dataset import RetrievalDataset
+    from rerankft.mining.rows import MinedRow, MiningResult
+    from rerankft.training.trainer import fit_cross_encoder
 
     topics = ["router", "printer", "battery", "password", "backup", "invoice", "refund", "shipping"]
     n = len(topics)

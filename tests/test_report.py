@@ -1,8 +1,7 @@
 """report.md formatting: bold best, significance marks, CIs, plain-words summary; report.png is a PNG."""
 
-import pytest
 
-from rerankft import report
+from rerankft.evaluation import report
 
 
 def metrics_fixture():

@@ -8,9 +8,8 @@ import sqlite3
 import numpy as np
 import pytest
 
+from rerankft.core.errors import ConfigError, DataError, ModelError
 from tests.rerank_fixtures import MAX_LENGTH, random_head_model_dir
-
-from rerankft.errors import ConfigError, DataError, ModelError
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,7 @@ def mixed_pairs(n=60, seed=0):
 
 
 def test_scores_equal_predict_on_mixed_lengths_in_input_order(model_dir, cross_encoder):
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.reranker import Reranker
 
     pairs = mixed_pairs()
     expected = cross_encoder.predict(pairs, batch_size=32)
@@ -57,7 +56,7 @@ def test_scores_equal_predict_on_mixed_lengths_in_input_order(model_dir, cross_e
 
 
 def test_loaded_model_and_batch_size_cap_give_the_same_scores(cross_encoder):
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.reranker import Reranker
 
     pairs = mixed_pairs(40, seed=1)
     rr = Reranker(cross_encoder, batch_tokens=100_000, batch_size=7)
@@ -68,7 +67,7 @@ def test_loaded_model_and_batch_size_cap_give_the_same_scores(cross_encoder):
 
 
 def test_token_budget_batches(cross_encoder):
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.reranker import Reranker
 
     rr = Reranker(cross_encoder, batch_tokens=100)
     lengths = np.array([10, 50, 5, 50, 20, 30, 200])
@@ -80,7 +79,7 @@ def test_token_budget_batches(cross_encoder):
 
 
 def test_cache_returns_identical_scores_and_skips_scoring(tmp_path, cross_encoder, model_dir):
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.reranker import Reranker
 
     pairs = mixed_pairs(30, seed=2)
     rr = Reranker(model_dir, cache_dir=tmp_path)
@@ -102,7 +101,7 @@ def test_cache_returns_identical_scores_and_skips_scoring(tmp_path, cross_encode
 
 
 def test_corrupt_cache_is_detected_and_rebuilt(tmp_path, model_dir):
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.reranker import Reranker
 
     pairs = mixed_pairs(5, seed=3)
     with Reranker(model_dir, cache_dir=tmp_path) as first:
@@ -123,7 +122,7 @@ def test_in_memory_model_cache_follows_weight_changes(tmp_path, model_dir):
     import torch
     from sentence_transformers import CrossEncoder
 
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.reranker import Reranker
 
     ce = CrossEncoder(model_dir, device="cpu")
     rr = Reranker(ce, cache_dir=tmp_path)
@@ -137,7 +136,7 @@ def test_in_memory_model_cache_follows_weight_changes(tmp_path, model_dir):
 
 
 def test_rank_sorts_and_handles_edge_cases(cross_encoder):
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.reranker import Reranker
 
     rr = Reranker(cross_encoder)
     assert rr.rank("q", []) == []
@@ -160,8 +159,8 @@ def test_rank_sorts_and_handles_edge_cases(cross_encoder):
 
 
 def test_rank_with_first_stage_fusion(cross_encoder):
-    from rerankft.fusion import zscores
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.fusion import zscores
+    from rerankft.scoring.reranker import Reranker
 
     rr = Reranker(cross_encoder)
     docs = ["wing lift", "nozzle flow", "heat transfer", "boundary layer"]
@@ -182,8 +181,8 @@ def test_rank_with_first_stage_fusion(cross_encoder):
 
 
 def test_rerank_run_reranks_top_k(cross_encoder):
-    from rerankft.data import RetrievalDataset
-    from rerankft.rerank import Reranker
+    from rerankft.data.dataset import RetrievalDataset
+    from rerankft.scoring.reranker import Reranker
 
     corpus = {f"d{i}": {"title": "", "text": t} for i, t in enumerate(["wing lift", "heat", "nozzle flow", "shock"])}
     ds = RetrievalDataset(name="tiny", corpus=corpus, queries={"q1": "wing lift", "q2": "shock"}, qrels={"test": {}})
@@ -200,8 +199,9 @@ def test_rerank_run_reranks_top_k(cross_encoder):
 def test_load_errors(tmp_path, model_dir):
     from sentence_transformers import SentenceTransformer
 
-    from rerankft.models import resolve_model_name
-    from rerankft.rerank import Reranker, load_cross_encoder
+    from rerankft.modeling.names import resolve_model_name
+    from rerankft.scoring.loading import load_cross_encoder
+    from rerankft.scoring.reranker import Reranker
 
     with pytest.raises(ModelError, match="does not exist"):
         load_cross_encoder(str(tmp_path / "nope"))
@@ -222,7 +222,7 @@ def test_load_errors(tmp_path, model_dir):
 def test_fingerprint_follows_content(tmp_path, model_dir):
     import shutil
 
-    from rerankft.rerank import model_fingerprint
+    from rerankft.scoring.fingerprint import model_fingerprint
 
     copy = tmp_path / "copy"
     shutil.copytree(model_dir, copy)
@@ -236,7 +236,7 @@ def test_fingerprint_follows_content(tmp_path, model_dir):
 @pytest.mark.slow
 def test_onnx_backends_export_once_and_match_torch(tmp_path, model_dir, cross_encoder):
     pytest.importorskip("onnxscript")
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.reranker import Reranker
 
     pairs = mixed_pairs(40, seed=5)
     expected = cross_encoder.predict(pairs)
@@ -256,7 +256,7 @@ def test_onnx_backends_run_the_segment_cosine_head(tmp_path):
     pytest.importorskip("onnxscript")
     from sentence_transformers import CrossEncoder
 
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.reranker import Reranker
     from tests.rerank_fixtures import tuned_segment_cosine_model_dir
 
     path = tuned_segment_cosine_model_dir()
@@ -273,7 +273,7 @@ def test_onnx_backends_run_the_segment_cosine_head(tmp_path):
 
 
 def test_openvino_backend_fails_with_a_clear_reason(model_dir):
-    from rerankft.rerank import Reranker
+    from rerankft.scoring.reranker import Reranker
 
     with pytest.raises(ModelError, match="optimum-intel"):
         Reranker(model_dir, backend="openvino-int8")
@@ -329,7 +329,8 @@ def _brute_force_cost(ls, budget, overhead):
 
 
 def test_batches_are_the_cheapest_cut_and_pad_less_than_fixed_batches(cross_encoder):
-    from rerankft.rerank import BATCH_OVERHEAD_PAIRS, Reranker
+    from rerankft.scoring.batching import BATCH_OVERHEAD_PAIRS
+    from rerankft.scoring.reranker import Reranker
 
     rng = np.random.default_rng(0)
     rr = Reranker(cross_encoder, batch_tokens=600)

@@ -8,17 +8,12 @@ import json
 import numpy as np
 import pytest
 
-from rerankft.data import RetrievalDataset
-from rerankft.errors import ConfigError, DataError
-from rerankft.retrieval import (
-    DEFAULTS,
-    ENCODE_CALLS,
-    blocked_topk,
-    build_first_stage,
-    build_retriever,
-    read_trec_run,
-    write_trec_run,
-)
+from rerankft.core.errors import ConfigError, DataError
+from rerankft.core.runs import read_trec_run, write_trec_run
+from rerankft.data.dataset import RetrievalDataset
+from rerankft.retrieval.base import retriever_config
+from rerankft.retrieval.dense import ENCODE_CALLS, blocked_topk
+from rerankft.retrieval.factory import build_first_stage, build_retriever
 
 
 def tiny_dataset() -> RetrievalDataset:
@@ -73,7 +68,7 @@ def test_trec_run_round_trip(tmp_path):
     run = {"q1": {"d1": 2.5, "d2": 1.0}, "q2": {"d4": 0.3}}
     path = write_trec_run(run, tmp_path / "run.trec", tag="my system")
     lines = path.read_text().splitlines()
-    assert lines[0] == "q1 Q0 d1 1 2.500000 my_system"
+    assert lines[0] == "q1 Q0 d1 1 2.5 my_system"
     assert lines[1].split()[3] == "2"
     assert read_trec_run(path) == run
 
@@ -103,7 +98,7 @@ def test_run_retriever_unknown_doc_and_missing_query(tmp_path):
         r.retrieve(ds, ["q1"], 10)
     path.write_text("q1 Q0 d1 1 3.0 t\nq1 Q0 d2 2 2.0 t\nq1 Q0 d3 3 2.0 t\n")
     r = build_retriever({"kind": "trec_run", "path": str(path)}, None)
-    assert list(r.retrieve(ds, ["q1"], 2)["q1"]) == ["d1", "d2"]  # ties keep the file's order
+    assert list(r.retrieve(ds, ["q1"], 2)["q1"]) == ["d1", "d3"]  # the one tie rule: doc id descending, as trec_eval
     with pytest.raises(DataError, match="query 'q2' has no candidates"):
         r.retrieve(ds, ["q1", "q2"], 10)
     s = r.score_pairs(ds, [("q1", "d2"), ("q1", "d5")])
@@ -124,7 +119,7 @@ def test_run_retriever_needs_path():
 
 def test_bm25_ranks_and_caches(tmp_path):
     ds = tiny_dataset()
-    r = build_retriever(DEFAULTS["bm25"], tmp_path)
+    r = build_retriever(retriever_config("bm25"), tmp_path)
     run = r.retrieve(ds, ["q1", "q2"], 3)
     assert next(iter(run["q1"])) == "d1"
     assert set(run["q2"]) <= {"d2", "d4"}  # only documents sharing a term are retrieved
@@ -133,18 +128,18 @@ def test_bm25_ranks_and_caches(tmp_path):
     assert (d["variant"], d["k1"], d["b"], d["stopwords"]) == ("lucene", 1.5, 0.75, "en")
     np.testing.assert_allclose(r.score_pairs(ds, [("q1", "d1"), ("q1", "d5")]), [run["q1"]["d1"], 0.0], rtol=1e-6)
 
-    again = build_retriever(DEFAULTS["bm25"], tmp_path)
+    again = build_retriever(retriever_config("bm25"), tmp_path)
     assert again.retrieve(ds, ["q1", "q2"], 3) == run
     assert again.stats == {"indexed_docs": 0, "cache_hits": 1, "cache_rebuilds": 0}
 
     # a broken cache folder is rebuilt, not trusted
     folder = next((tmp_path / "bm25").iterdir())
     (folder / "doc_ids.json").write_text("[")
-    rebuilt = build_retriever(DEFAULTS["bm25"], tmp_path)
+    rebuilt = build_retriever(retriever_config("bm25"), tmp_path)
     assert rebuilt.retrieve(ds, ["q1", "q2"], 3) == run
     assert rebuilt.stats["cache_rebuilds"] == 1 and rebuilt.stats["indexed_docs"] == 5
 
-    other = build_retriever({**DEFAULTS["bm25"], "k1": 0.9}, tmp_path)  # other parameters, other cache entry
+    other = build_retriever({**retriever_config("bm25"), "k1": 0.9}, tmp_path)  # other parameters, other cache entry
     other.retrieve(ds, ["q1"], 3)
     assert other.stats["indexed_docs"] == 5
 
@@ -153,18 +148,18 @@ def test_unknown_kinds():
     with pytest.raises(ConfigError, match="retriever.kind"):
         build_retriever({"kind": "splade"}, None)
     with pytest.raises(ConfigError, match="eval.first_stages"):
-        build_first_stage("splade", {"retriever": DEFAULTS["dense"]}, None)
+        build_first_stage("splade", {"retriever": retriever_config("dense")}, None)
     with pytest.raises(ConfigError, match="retriever.method"):
         build_retriever({"kind": "bm25", "method": "bm99"}, None)
     with pytest.raises(ConfigError, match="top-k"):
-        build_retriever(DEFAULTS["bm25"], None).retrieve(tiny_dataset(), ["q1"], 0)
+        build_retriever(retriever_config("bm25"), None).retrieve(tiny_dataset(), ["q1"], 0)
 
 
 def test_build_first_stage_uses_config_of_same_kind(tmp_path):
-    cfg = {"retriever": {**DEFAULTS["bm25"], "k1": 0.9}}
+    cfg = {"retriever": {**retriever_config("bm25"), "k1": 0.9}}
     assert build_first_stage("bm25", cfg, tmp_path).k1 == 0.9
     dense = build_first_stage("dense", cfg, tmp_path)  # other kind: packaged defaults
-    assert dense.name == "dense" and dense.model_name == DEFAULTS["dense"]["name"]
+    assert dense.name == "dense" and dense.model_name == retriever_config("dense")["name"]
 
 
 # ----------------------------------------------------------------------------- dense
@@ -172,7 +167,7 @@ def test_build_first_stage_uses_config_of_same_kind(tmp_path):
 
 def test_dense_exact_cached_and_corruption_rebuilt(tmp_path):
     ds = tiny_dataset()
-    cfg = {**DEFAULTS["dense"], "block_size": 2, "max_seq_length": 32}
+    cfg = {**retriever_config("dense"), "block_size": 2, "max_seq_length": 32}
     r = build_retriever(cfg, tmp_path)
     before = ENCODE_CALLS["docs"]
     run = r.retrieve(ds, ["q1", "q2", "q3"], 5)

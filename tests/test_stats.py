@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from rerankft.stats import bootstrap_ci, holm_bonferroni, paired_randomization_test, paired_t_test
+from rerankft.evaluation.stats import (
+    bootstrap_ci,
+    holm_bonferroni,
+    paired_randomization_test,
+    paired_t_test,
+)
 
 
 def test_randomization_test_exact_all_positive():

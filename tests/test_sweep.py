@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from rerankft.errors import ConfigError
-from rerankft.sweep import summarize, write_summary
+from rerankft.core.errors import ConfigError
+from rerankft.publish.sweep import summarize, write_summary
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -161,7 +161,7 @@ def test_optuna_search_config_composes():
     assert sweeper._target_ == "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
     assert sweeper.direction == "maximize"
     assert "train.learning_rate" in sweeper.params and "loss" in sweeper.params
-    assert cfg.hydra.callbacks.sweep_summary._target_ == "rerankft.sweep.SweepSummaryCallback"
+    assert cfg.hydra.callbacks.sweep_summary._target_ == "rerankft.publish.sweep.SweepSummaryCallback"
 
 
 def test_parallel_launcher_config_composes():

@@ -18,8 +18,8 @@ import pytest
 import torch
 from sentence_transformers.base.evaluation import BaseEvaluator
 
-from rerankft.data import RetrievalDataset
-from rerankft.mining import MinedRow, MiningResult
+from rerankft.data.dataset import RetrievalDataset
+from rerankft.mining.rows import MinedRow, MiningResult
 
 REPO = Path(__file__).resolve().parents[1]
 TOPICS = ["router", "printer", "battery", "password", "backup", "invoice", "refund", "shipping", "firmware", "wifi", "screen", "keyboard"]
@@ -83,7 +83,7 @@ def teacher_dir(tmp_path_factory):
     """An offline distillation teacher: MiniLM with a fresh head, scaled up so its margins are not ~0."""
     from sentence_transformers import CrossEncoder
 
-    from rerankft.models import resolve_model_name
+    from rerankft.modeling.names import resolve_model_name
 
     torch.manual_seed(1)
     ce = CrossEncoder(resolve_model_name("packaged-minilm"), num_labels=1, max_length=48)
@@ -106,7 +106,8 @@ def test_heads_have_one_logit_and_head_lr_pattern_matches_only_the_head(tmp_path
 
     from sentence_transformers import CrossEncoder
 
-    from rerankft.training import build_cross_encoder, head_parameter_pattern
+    from rerankft.modeling.build import build_cross_encoder
+    from rerankft.training.trainer import head_parameter_pattern
 
     cfg = compose_cfg()
     heads = (
@@ -134,8 +135,8 @@ def test_heads_have_one_logit_and_head_lr_pattern_matches_only_the_head(tmp_path
 def test_auto_head_keeps_a_cross_encoder_head_and_gives_a_bi_encoder_segment_cosine(tmp_path):
     from sentence_transformers import CrossEncoder
 
-    from rerankft.models import packaged_minilm_path
-    from rerankft.training import resolve_head
+    from rerankft.modeling.build import resolve_head
+    from rerankft.modeling.names import packaged_minilm_path
 
     assert resolve_head("auto", packaged_minilm_path()) == "segment_cosine"
     CrossEncoder(packaged_minilm_path(), num_labels=1).save(str(tmp_path / "ce"))
@@ -144,8 +145,9 @@ def test_auto_head_keeps_a_cross_encoder_head_and_gives_a_bi_encoder_segment_cos
 
 
 def test_bad_head_and_precision_are_config_errors():
-    from rerankft.errors import ConfigError
-    from rerankft.training import build_cross_encoder, resolve_precision
+    from rerankft.core.errors import ConfigError
+    from rerankft.modeling.build import build_cross_encoder
+    from rerankft.training.trainer import resolve_precision
 
     cfg = compose_cfg()
     cfg.model.head = "attention"
@@ -162,8 +164,8 @@ def test_bad_head_and_precision_are_config_errors():
 def test_bce_prior_is_entropy_for_unit_weight_and_pos_weight_balances_classes(data):
     import math
 
-    from rerankft.losses import bce_prior_loss, build_loss
-    from rerankft.training import build_cross_encoder
+    from rerankft.modeling.build import build_cross_encoder
+    from rerankft.training.losses import bce_prior_loss, build_loss
 
     p = 0.2
     assert bce_prior_loss(p)["prior_loss"] == pytest.approx(-p * math.log(p) - (1 - p) * math.log(1 - p))
@@ -180,7 +182,7 @@ def test_bce_prior_is_entropy_for_unit_weight_and_pos_weight_balances_classes(da
 
 
 def test_dev_ndcg_counts_queries_the_first_stage_missed_as_zero():
-    from rerankft.dev_eval import ndcg_at_10
+    from rerankft.core.metrics import ndcg_at_10
 
     qrels = {"a": {"d1": 1}, "b": {"d2": 1}}
     assert ndcg_at_10(qrels, {"a": {"d1": 2.0, "d9": 1.0}, "b": {}}) == pytest.approx(0.5)
@@ -221,8 +223,13 @@ def test_each_loss_runs_and_lowers_its_loss(loss_name, data, teacher_dir, tmp_pa
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
     from transformers import set_seed
 
-    from rerankft.losses import build_loss
-    from rerankft.training import build_cross_encoder, head_parameter_pattern, training_arguments, training_rows
+    from rerankft.modeling.build import build_cross_encoder
+    from rerankft.training.losses import build_loss
+    from rerankft.training.trainer import (
+        head_parameter_pattern,
+        training_arguments,
+        training_rows,
+    )
 
     extra = {"margin_mse": [f"loss.teacher.name={teacher_dir}"], "mnrl": ["loss.num_negatives=1"], "cmnrl": ["loss.num_negatives=1"]}
     cfg = compose_cfg(f"loss={loss_name}", "train.max_steps=6", "train.head_learning_rate=2e-3", *extra.get(loss_name, []))
@@ -260,7 +267,7 @@ class ScriptedEvaluator(BaseEvaluator):
 def test_best_dev_checkpoint_is_the_saved_model(data, tmp_path, monkeypatch):
     from sentence_transformers import CrossEncoder
 
-    import rerankft.training as training
+    import rerankft.training.trainer as training
 
     monkeypatch.setattr(training, "DevRerankEvaluator", ScriptedEvaluator)
     ds, mined, dev_qrels, dev_run = data
@@ -283,7 +290,7 @@ def test_best_dev_checkpoint_is_the_saved_model(data, tmp_path, monkeypatch):
 def test_fit_writes_log_model_and_dev_scores(data, tmp_path):
     from sentence_transformers import CrossEncoder
 
-    from rerankft.training import fit_cross_encoder
+    from rerankft.training.trainer import fit_cross_encoder
 
     ds, mined, dev_qrels, dev_run = data
     cfg = compose_cfg("loss=mnrl", "train.max_steps=4", "train.eval_steps=2", "model.head=mean", "train.head_learning_rate=1e-3")
@@ -313,7 +320,7 @@ DRIVER = """
 import sys
 from pathlib import Path
 from tests.test_training import compose_cfg, make_dataset, make_mined, dev_split
-from rerankft.training import fit_cross_encoder
+from rerankft.training.trainer import fit_cross_encoder
 
 out = Path(sys.argv[1])
 ds = make_dataset()

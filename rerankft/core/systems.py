@@ -1,0 +1,34 @@
+"""System names in every table, run file and metrics.json: one place for the pieces.
+
+A first stage is named by itself (``bm25``, ``dense``, ``hybrid``, ``run``); a reranker of its
+top-k candidates is ``<first stage>>><reranker>``; the best possible reordering of those
+candidates is ``<first stage>>>oracle``; a reranker whose score is fused with first-stage
+scores gets the ``+fusion`` suffix.
+"""
+
+from __future__ import annotations
+
+SEP = ">>"
+ORACLE = "oracle"
+FUSED = "+fusion"
+SUFFIX = FUSED  # the name older code and tests import
+
+
+def system(first_stage: str, reranker: str | None = None) -> str:
+    """``system("bm25", "tuned")`` -> ``"bm25>>tuned"``; without a reranker the first stage alone."""
+    return first_stage if reranker is None else f"{first_stage}{SEP}{reranker}"
+
+
+def is_reranked(name: str) -> bool:
+    """True for a reranker's system (``bm25>>tuned``), False for a first stage or an oracle row."""
+    return SEP in name and not name.endswith(f"{SEP}{ORACLE}")
+
+
+def first_stage_of(name: str) -> str:
+    """``"bm25>>tuned+fusion"`` -> ``"bm25"``."""
+    return name.split(SEP, 1)[0]
+
+
+def reranker_of(name: str) -> str | None:
+    """``"bm25>>tuned+fusion"`` -> ``"tuned+fusion"``; None for a first stage alone."""
+    return name.split(SEP, 1)[1] if SEP in name else None

@@ -1,0 +1,290 @@
+"""The benchmark: first stages, rerankers of the same candidates, oracles, statistics, cost, outputs.
+
+Read top to bottom, ``run_benchmark`` does:
+
+1. retrieve each first stage ONCE for the test queries (deep enough for every measure cutoff);
+2. cut each first stage to its top-k: these candidate lists are what EVERY reranker gets;
+3. rerank them with each reranker (one model load per reranker), timing it;
+4. build the oracle of each first stage (its top-k sorted by the qrels);
+5. score every system per query, add bootstrap CIs, paired tests (Holm-corrected) and headroom;
+6. write metrics.json, per_query.tsv, runs/*.trec, report.md and report.png atomically.
+
+A reranker's final ranking is its order of the top-k followed by the first stage's tail
+(below rank k) in first-stage order: positives the first stage missed are never injected,
+so Recall@k for k >= top_k is the first stage's ceiling for every reranker.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from rerankft.core.errors import ConfigError
+from rerankft.core.io import write_json
+from rerankft.core.metrics import evaluate_run, measure_cutoff, parse_measures
+from rerankft.core.runs import (
+    Run,
+    ranked_ids,
+    run_from_rankings,
+    truncate_run,
+    write_trec_run,
+)
+from rerankft.core.settings import select
+from rerankft.core.systems import FUSED, ORACLE, SEP, is_reranked, system
+from rerankft.evaluation import report
+from rerankft.evaluation.compare import compare_systems, headroom
+from rerankft.evaluation.rankings import oracle_rankings, rerank_with_tail
+from rerankft.evaluation.rerankers import make_reranker_factory, retrieve_first_stages
+from rerankft.evaluation.stats import bootstrap_ci
+from rerankft.scoring.fusion import fuse
+
+log = logging.getLogger("rerankft")
+
+_COUNTERS = ("pairs", "scored", "cache_hits", "batches", "truncated_pairs", "seconds")
+
+
+@dataclass
+class Settings:
+    """The benchmark's part of the config (``eval.*``, ``rerank.top_k``), read once."""
+
+    split: str
+    measures: list[str]
+    top_k: int
+    alpha: float
+    n_boot: int
+    n_perm: int
+    seed: int
+
+    @classmethod
+    def from_config(cls, cfg) -> "Settings":
+        measures = [str(m) for m in select(cfg, "eval.measures", ["nDCG@10", "RR@10", "R@10", "R@100"])]
+        parse_measures(measures)  # fail on a bad measure name before any retrieval
+        return cls(
+            split=str(select(cfg, "eval.split", "test")),
+            measures=measures,
+            top_k=int(select(cfg, "rerank.top_k", 100)),
+            alpha=float(select(cfg, "eval.significance_alpha", 0.05)),
+            n_boot=int(select(cfg, "eval.bootstrap_samples", 1000)),
+            n_perm=int(select(cfg, "eval.permutations", 10000)),
+            seed=int(select(cfg, "eval.seed", 0)),
+        )
+
+    @property
+    def depth(self) -> int:
+        """Deep enough that R@100 of a first stage is real even when only the top 20 are reranked."""
+        return max([self.top_k] + [c for c in (measure_cutoff(m) for m in self.measures) if c])
+
+
+def safe_filename(name: str) -> str:
+    """'bm25>>cross-encoder/x' -> 'bm25__cross-encoder_x' (portable, no separators)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name.replace(SEP, "__")).strip("._") or "system"
+
+
+def first_reranked_system(metrics: dict) -> str:
+    """The first reranker's system in a metrics.json (the first system when nothing was reranked)."""
+    systems = metrics["systems"]
+    return next((s for s in systems if is_reranked(s)), next(iter(systems)))
+
+
+def _stats_delta(before: Mapping, after: Mapping) -> dict:
+    """Reranker.stats are cumulative over calls: the counts of one call are after - before (ratios are dropped)."""
+    out = {}
+    for key, value in after.items():
+        if key == "pairs_per_s":
+            continue
+        if key in _COUNTERS and isinstance(before.get(key), (int, float)):
+            out[key] = value - before[key]
+        else:
+            out[key] = value  # settings (device, backend, max_length) are reported as they are
+    return out
+
+
+def _reranked_first_stages(cfg, fs_runs: Mapping[str, Run]) -> list[str]:
+    """Which first stages' candidates the rerankers see (default: all).
+
+    Reranking costs the same for each first stage, so a time-boxed run can rerank one and still
+    report the others alone.
+    """
+    wanted = select(cfg, "eval.rerank_first_stages", None)
+    reranked = [fs for fs in fs_runs if wanted is None or fs in [str(w) for w in wanted]]
+    if wanted is not None and not reranked:
+        raise ConfigError(f"eval.rerank_first_stages={list(wanted)} names none of the first stages {list(fs_runs)}")
+    return reranked
+
+
+def _cost(wall: float, used: dict, n_queries: int, n_candidates: int, spec: str) -> dict:
+    pairs = int(used.get("pairs", n_candidates))
+    return {
+        # Wall time of the whole rerank_run call (pair building, tokenizing, model, cache look-ups).
+        "wall_s": round(wall, 3),
+        "ms_per_query": round(1000 * wall / max(1, n_queries), 2),
+        "pairs": pairs,
+        "pairs_per_s": round(pairs / wall, 1) if wall > 0 else None,
+        "scored_pairs": used.get("scored"),  # run through the model (not cache hits, not duplicates)
+        "cache_hits": used.get("cache_hits"),
+        "truncated_pairs": used.get("truncated_pairs"),
+        "backend": used.get("backend"),
+        "precision": used.get("precision"),
+        "device": used.get("device"),
+        "max_length": used.get("max_length"),
+        "model": spec,
+    }
+
+
+def _rerank_all(dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s: Settings, query_ids):
+    """Every reranker over every reranked first stage's candidates: (rankings, cost) per system."""
+    rankings: dict[str, dict[str, list[str]]] = {}
+    cost: dict[str, dict] = {}
+    for name, spec in rerankers.items():
+        log.info("reranker %s: %s", name, spec)
+        reranker = factory(spec)
+        for fs in reranked_fs:
+            sys_name = system(fs, name)
+            before = dict(getattr(reranker, "stats", {}) or {})
+            t0 = time.perf_counter()
+            reranked = reranker.rerank_run(dataset, candidates[fs], s.top_k, query_ids=query_ids, desc=sys_name)
+            wall = time.perf_counter() - t0
+            used = _stats_delta(before, dict(getattr(reranker, "stats", {}) or {}))
+            rankings[sys_name] = rerank_with_tail(fs_runs[fs], reranked, s.top_k)
+            n_candidates = sum(len(v) for v in candidates[fs].values())
+            cost[sys_name] = _cost(wall, used, len(query_ids), n_candidates, spec)
+            weight = fusion.get(name, {}).get(fs)
+            if weight is not None:
+                fused = f"{sys_name}{FUSED}"
+                rankings[fused] = rerank_with_tail(fs_runs[fs], fuse(reranked, candidates[fs], float(weight)), s.top_k)
+                cost[fused] = {**cost[sys_name], "fusion_weight": float(weight)}
+        del reranker
+        gc.collect()
+    return rankings, cost
+
+
+def _score_systems(qrels, rankings, systems, s: Settings, query_ids):
+    """Per-system aggregate scores, per-query scores, bootstrap CIs and the runs that were evaluated."""
+    eval_runs = {name: run_from_rankings(rankings[name]) for name in systems}
+    scores, per_query, ci = {}, {}, {}
+    for name in systems:
+        scores[name], per_query[name] = evaluate_run(qrels, eval_runs[name], s.measures)
+        ci[name] = {m: list(bootstrap_ci([per_query[name][m][q] for q in query_ids], s.n_boot, 0.95, s.seed))
+                    for m in s.measures}
+    return scores, per_query, ci, eval_runs
+
+
+def run_benchmark(
+    cfg,
+    dataset,
+    rerankers: Mapping[str, str],
+    out_dir,
+    *,
+    first_stage_runs: Mapping[str, Run] | None = None,
+    reranker_factory: Callable[[str], object] | None = None,
+    fusion: Mapping[str, Mapping[str, float]] | None = None,
+) -> dict:
+    """Benchmark first stages, ``rerankers`` ({name: model}) on their top-k, and oracles; write every output.
+
+    ``fusion`` ({reranker name: {first stage: weight}}, see :mod:`rerankft.scoring.fusion`) adds a
+    system ``<fs>>><name>+fusion`` that reuses the reranker's scores (no extra model calls).
+    ``first_stage_runs`` ({name: run}) and ``reranker_factory`` (model spec -> object with
+    ``rerank_run`` and ``stats``) replace retrieval and model loading, for tests.
+    Returns the metrics.json dict (also written to ``out_dir/metrics.json``).
+    """
+    s = Settings.from_config(cfg)
+    qrels = dataset.split(s.split)
+    query_ids = list(qrels)
+
+    # 1-2. First stages once; their top-k are the candidates every reranker gets.
+    if first_stage_runs is None:
+        names = [str(n) for n in select(cfg, "eval.first_stages", ["bm25", "dense"])]
+        if not names:
+            raise ConfigError("eval.first_stages is empty: give at least one of bm25, dense")
+        fs_runs, fs_info = retrieve_first_stages(cfg, dataset, names, query_ids, s.depth)
+    else:
+        fs_runs, fs_info = dict(first_stage_runs), {n: {"source": "given"} for n in first_stage_runs}
+    candidates = {fs: truncate_run(run, s.top_k) for fs, run in fs_runs.items()}
+    reranked_fs = _reranked_first_stages(cfg, fs_runs)
+    fusion = {n: dict(w) for n, w in (fusion or {}).items() if n in rerankers}
+
+    # 3-4. Rerankers (one model load each, the same candidates for each first stage) and oracles.
+    factory = reranker_factory or make_reranker_factory(cfg)
+    rankings, cost = _rerank_all(dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s, query_ids)
+    for fs, run in fs_runs.items():
+        rankings[fs] = {q: ranked_ids(run[q]) for q in run}
+        rankings[system(fs, ORACLE)] = oracle_rankings(run, qrels, s.top_k)
+    # Reranker names as systems: each reranker, then its fused variant when it has one.
+    names = [x for n in rerankers for x in ([n, f"{n}{FUSED}"] if n in fusion else [n])]
+    # Table order: each first stage, its rerankers, then its oracle.
+    systems = []
+    for fs in fs_runs:
+        systems += [fs] + [system(fs, n) for n in names if system(fs, n) in rankings] + [system(fs, ORACLE)]
+
+    # 5. Scores, intervals, tests, headroom.
+    scores, per_query, ci, eval_runs = _score_systems(qrels, rankings, systems, s, query_ids)
+    # The share of relevant documents a reranker can possibly see: the first stage's recall at top_k.
+    candidate_recall = {fs: evaluate_run(qrels, eval_runs[fs], [f"R@{s.top_k}"])[0][f"R@{s.top_k}"] for fs in fs_runs}
+    reranked_systems = [(fs, n) for fs in reranked_fs for n in names if system(fs, n) in rankings]
+    comparisons = compare_systems(reranked_systems, list(fs_runs), rerankers, scores, per_query, query_ids, s)
+
+    metrics = {
+        "dataset": dataset.name,
+        "split": s.split,
+        "top_k": s.top_k,
+        "queries": len(query_ids),
+        "measures": s.measures,
+        "systems": {name: {m: float(scores[name][m]) for m in s.measures} for name in systems},
+        "ci95": ci,
+        "comparisons": comparisons,
+        "headroom": headroom(reranked_systems, scores, s.measures),
+        "cost": cost,
+        "rerankers": {**dict(rerankers), **{f"{n}{FUSED}": rerankers[n] for n in fusion}},
+        "fusion": {f"{n}{FUSED}": {"reranker": n, "weights": w} for n, w in fusion.items()},
+        "first_stages": {
+            fs: {**fs_info.get(fs, {}), "depth": s.depth, "candidates": sum(len(v) for v in candidates[fs].values()),
+                 "recall_at_top_k": candidate_recall[fs]}
+            for fs in fs_runs
+        },
+        "statistics": _statistics_note(s, len(comparisons)),
+        "notes": _notes(s.top_k),
+    }
+    # 6. Outputs (each written atomically).
+    write_outputs(Path(out_dir), metrics, eval_runs, per_query, query_ids)
+    return metrics
+
+
+def _statistics_note(s: Settings, n_comparisons: int) -> dict:
+    return {
+        "test": "paired randomization (sign-flip) test on the mean per-query difference, two-sided",
+        "correction": f"Holm-Bonferroni over all {n_comparisons} comparisons in this report",
+        "alpha": s.alpha, "permutations": s.n_perm, "bootstrap": f"percentile, {s.n_boot} resamples over queries",
+        "seed": s.seed,
+    }
+
+
+def _notes(top_k: int) -> dict:
+    return {
+        "recall_ceiling": (
+            f"Rerankers reorder only the first stage's top {top_k}; documents below are kept in first-stage order "
+            f"and missed positives are never added, so Recall@k for k >= {top_k} equals the first stage's (its ceiling)."
+        ),
+        "missing_queries": "queries without any retrieved document score 0 on every measure",
+        "run_scores": "runs/*.trec carry rank-derived scores so any evaluator reproduces exactly the order evaluated",
+    }
+
+
+def write_outputs(out_dir: Path, metrics: dict, eval_runs: dict[str, Run], per_query: dict, query_ids: list[str]) -> None:
+    """runs/*.trec, per_query.tsv, report.md/png and metrics.json, each written atomically."""
+    used_names: set[str] = set()
+    for name in metrics["systems"]:
+        fname = safe_filename(name)
+        while fname in used_names:
+            fname += "_"
+        used_names.add(fname)
+        write_trec_run(eval_runs[name], out_dir / "runs" / f"{fname}.trec", tag=safe_filename(name))
+    report.write_per_query_tsv(out_dir / "per_query.tsv", per_query, query_ids)
+    table = report.write_report(out_dir, metrics, per_query, query_ids)
+    write_json(out_dir / "metrics.json", metrics)
+    log.info("benchmark on %s/%s (%d queries, top-%d):\n%s", metrics["dataset"], metrics["split"], len(query_ids),
+             metrics["top_k"], table)

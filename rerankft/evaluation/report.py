@@ -1,0 +1,296 @@
+"""What a person reads: report.md (table, headroom, plain-words summary), report.png, per_query.tsv.
+
+Everything here formats numbers that ``rerankft.evaluation.benchmark`` computed; nothing is
+recomputed, so the report and metrics.json cannot disagree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rerankft.core.io import atomic_path, write_text
+from rerankft.core.systems import FUSED, ORACLE, SEP
+
+FIRST_STAGE_MARK, BASE_MARK = "†", "‡"
+
+
+def _fmt_p(p: float) -> str:
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def _is_reranker(system: str) -> bool:
+    return SEP in system and not system.endswith(SEP + ORACLE)
+
+
+def write_per_query_tsv(path: Path, per_query: dict, query_ids: list[str]) -> Path:
+    """One line per (system, query, measure): the numbers behind every test and interval."""
+    lines = ["system\tquery_id\tmeasure\tvalue"]
+    for system, by_measure in per_query.items():
+        for measure, values in by_measure.items():
+            lines += [f"{system}\t{q}\t{measure}\t{values[q]:.6f}" for q in query_ids]
+    return write_text(path, "\n".join(lines) + "\n")
+
+
+def _aligned(rows: list[list[str]]) -> str:
+    """A markdown table padded to equal column widths, so it also reads well in a terminal."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    fmt = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
+    return "\n".join([fmt(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows[1:]])
+
+
+def _significant(metrics: dict, system: str, measure: str, kind: str) -> bool:
+    return any(
+        c["significant"] for c in metrics["comparisons"]
+        if c["system"] == system and c["measure"] == measure and c["kind"] == kind
+    )
+
+
+def results_table(metrics: dict) -> str:
+    """Systems x measures with 95% CIs, best (non-oracle) in bold, significance marks, and reranking cost."""
+    measures, systems = metrics["measures"], metrics["systems"]
+    best = {
+        m: max((round(v[m], 3) for s, v in systems.items() if not s.endswith(SEP + ORACLE)), default=None)
+        for m in measures
+    }
+    header = ["system"] + measures + ["rerank s", "ms/query", "pairs/s"]
+    rows = [header]
+    for s, values in systems.items():
+        row = [s]
+        for m in measures:
+            v = f"{values[m]:.3f}"
+            if not s.endswith(SEP + ORACLE) and round(values[m], 3) == best[m]:
+                v = f"**{v}**"
+            marks = (FIRST_STAGE_MARK if _significant(metrics, s, m, "first_stage") else "") + (
+                BASE_MARK if _significant(metrics, s, m, "base") else ""
+            )
+            lo, hi = metrics["ci95"][s][m]
+            row.append(f"{v}{marks} [{lo:.2f}, {hi:.2f}]")
+        c = metrics["cost"].get(s)
+        if c:
+            pps = c.get("pairs_per_s")
+            row += [f"{c['wall_s']:.1f}", f"{c['ms_per_query']:.0f}", f"{pps:.0f}" if pps is not None else "-"]
+        else:
+            row += ["-", "-", "-"]
+        rows.append(row)
+    return _aligned(rows)
+
+
+def headroom_table(metrics: dict) -> str:
+    measures = metrics["measures"]
+    rows = [["reranker"] + [f"{m} headroom closed" for m in measures]]
+    for s, by_m in metrics["headroom"].items():
+        rows.append([s] + [f"{v:.0%}" if v is not None else "n/a (oracle = first stage)" for v in by_m.values()])
+    return _aligned(rows) if len(rows) > 1 else ""
+
+
+def _comparison(metrics: dict, system: str, baseline: str, measure: str) -> dict | None:
+    return next(
+        (c for c in metrics["comparisons"] if c["system"] == system and c["baseline"] == baseline and c["measure"] == measure),
+        None,
+    )
+
+
+def primary_measure(metrics: dict) -> str:
+    return "nDCG@10" if "nDCG@10" in metrics["measures"] else metrics["measures"][0]
+
+
+def summary_lines(metrics: dict) -> list[str]:
+    """Plain-words verdicts: who beats whom by how much (with p), and how much headroom is closed."""
+    m = primary_measure(metrics)
+    systems, top_k, alpha = metrics["systems"], metrics["top_k"], metrics["statistics"]["alpha"]
+    names = list(metrics["rerankers"])
+    first_stages = [s for s in systems if SEP not in s]
+    n_comparisons = len(metrics["comparisons"])
+    lines = []
+    for fs in first_stages:
+        oracle = f"{fs}{SEP}{ORACLE}"
+        for name in names:
+            s = f"{fs}{SEP}{name}"
+            others = [o for o in first_stages if o != fs]
+            unfused = [s[: -len(FUSED)]] if name.endswith(FUSED) else []  # what fusion adds over the reranker alone
+            for baseline in ([f"{fs}{SEP}base"] if name != "base" and "base" in names else []) + unfused + [fs] + others:
+                c = _comparison(metrics, s, baseline, m)
+                if c is None:
+                    continue
+                verb = "beats" if c["delta"] > 0 else "trails" if c["delta"] < 0 else "ties with"
+                sig = "significant" if c["significant"] else "not significant"
+                label = baseline.split(SEP, 1)[1] if SEP in baseline else baseline  # "base" reads better than "bm25>>base"
+                # Both p-values: the comparison's own (what a single planned comparison is judged by) and
+                # Holm-adjusted over every comparison in this report (what the marks and verdict use).
+                lines.append(
+                    f"- On {fs}'s top {top_k}, **{name} {verb} {label}** on {m} by {c['delta']:+.3f} "
+                    f"({systems[s][m]:.3f} vs {systems[baseline][m]:.3f}; paired {_fmt_p(c['p'])}, "
+                    f"{_fmt_p(c['p_holm'])} Holm-adjusted over {n_comparisons}: {sig} at {alpha}; "
+                    f"better on {c['wins']} queries, worse on {c['losses']})."
+                )
+            h = metrics["headroom"].get(s, {}).get(m)
+            if h is not None and h < 0:
+                lines.append(
+                    f"- {name} is worse than {fs} alone on {m}: it closes none of the headroom "
+                    f"({fs} {systems[fs][m]:.3f} -> {name} {systems[s][m]:.3f}; oracle {systems[oracle][m]:.3f})."
+                )
+            elif h is not None:
+                lines.append(
+                    f"- {name} closes **{h:.0%} of the headroom** on {m} over {fs} "
+                    f"({fs} {systems[fs][m]:.3f} -> {name} {systems[s][m]:.3f} -> oracle {systems[oracle][m]:.3f})."
+                )
+        gap = systems[oracle][m] - systems[fs][m]
+        line = f"- Ceiling for {fs}: the oracle over its top {top_k} reaches {m} {systems[oracle][m]:.3f} (+{gap:.3f} over {fs} alone)"
+        recall = metrics.get("first_stages", {}).get(fs, {}).get("recall_at_top_k")
+        if recall is not None:
+            line += (
+                f"; its R@{top_k} is {recall:.3f}: on average {1 - recall:.0%} of a query's relevant documents are not among "
+                f"the {top_k} candidates, so no reranker can find them; only a better first stage (or a larger top_k) recovers those"
+            )
+        lines.append(line + ".")
+    return lines
+
+
+def cost_lines(metrics: dict) -> list[str]:
+    lines = []
+    for s, c in metrics["cost"].items():
+        extra = []
+        if c.get("cache_hits"):
+            extra.append(f"{c['cache_hits']} pairs came from the score cache, so the speed is not a pure model speed")
+        if c.get("truncated_pairs") is not None:
+            # Counted over the pairs the model scored: score-cache hits are not re-tokenized, so not counted.
+            scored = c.get("scored_pairs") or c.get("pairs") or 0
+            share = c["truncated_pairs"] / scored if scored else 0.0
+            extra.append(
+                f"{c['truncated_pairs']} of {scored} scored pairs ({share:.1%}) were longer than max_length"
+                + (f" ({c['max_length']} tokens)" if c.get("max_length") else "")
+                + " and truncated (longest_first: the longer text, usually the passage, loses its end)"
+            )
+        lines.append(
+            f"- {s}: {c['pairs']} pairs in {c['wall_s']:.1f} s ({c['ms_per_query']:.0f} ms/query, "
+            f"{c['pairs_per_s'] or 0:.0f} pairs/s) on {c.get('device') or '?'} with backend {c.get('backend') or '?'}"
+            + (f"; {'; '.join(extra)}" if extra else "") + "."
+        )
+    return lines
+
+
+def markdown(metrics: dict) -> str:
+    st = metrics["statistics"]
+    parts = [
+        f"# Reranker benchmark: {metrics['dataset']} / {metrics['split']}",
+        "",
+        f"{metrics['queries']} queries; every reranker reorders the same top {metrics['top_k']} candidates of each first stage. "
+        f"`<first stage>>>oracle` sorts those candidates by the relevance judgements: the best any reranker of them can do.",
+        "",
+        "## Summary",
+        "",
+        *summary_lines(metrics),
+        "",
+        "## Results",
+        "",
+        results_table(metrics),
+        "",
+        f"Cells: mean over queries, [95% bootstrap CI]. **Bold**: best system (oracles excluded). "
+        f"{FIRST_STAGE_MARK}: significantly different from its first stage; {BASE_MARK}: significantly different from base "
+        f"(either direction; {st['test']}, {st['correction']}, adjusted p < {st['alpha']}). "
+        "Cost columns: reranking only, measured in this run.",
+        "",
+        f"**Recall ceiling:** {metrics['notes']['recall_ceiling']}",
+        "",
+    ]
+    head = headroom_table(metrics)
+    if head:
+        parts += ["## Headroom closed", "", "(reranker - first stage) / (oracle - first stage)", "", head, ""]
+    costs = cost_lines(metrics)
+    if costs:
+        parts += ["## Cost", "", *costs, ""]
+    fusion = metrics.get("fusion") or {}
+    if fusion:
+        parts += ["## Score fusion", ""]
+        for name, f in fusion.items():
+            ws = ", ".join(f"{fs}: w = {w:.1f}" for fs, w in f["weights"].items())
+            parts.append(
+                f"- {name}: (1 - w) * z({f['reranker']}) + w * z(first-stage score) per query over the top "
+                f"{metrics['top_k']}, w fitted on the dev queries (never the test split): {ws}. "
+                "w = 0 would be the reranker alone; it costs no extra model calls."
+            )
+        parts.append("")
+    parts += [
+        "## Files",
+        "",
+        "metrics.json (all numbers, CIs, p-values), per_query.tsv, runs/*.trec (one per system), report.png.",
+        "",
+    ]
+    return "\n".join(parts)
+
+
+def _winloss_pair(metrics: dict) -> tuple[str, str] | None:
+    """tuned vs base on the first first stage; without tuned, the first reranker vs its first stage."""
+    names = list(metrics["rerankers"])
+    # The first first stage whose candidates were reranked (eval.rerank_first_stages may skip some).
+    first_stages = [s for s in metrics["systems"] if SEP not in s and any(f"{s}{SEP}{n}" in metrics["systems"] for n in names)]
+    if not first_stages:
+        return None
+    fs = first_stages[0]
+    if "tuned" in names and "base" in names:
+        return f"{fs}{SEP}tuned", f"{fs}{SEP}base"
+    if names:
+        return f"{fs}{SEP}{names[0]}", fs
+    return None
+
+
+def plot(path: Path, metrics: dict, per_query: dict, query_ids: list[str]) -> Path:
+    """Bars per system and measure with 95% CIs; per-query differences (win/loss) for the main comparison."""
+    # The object API with an Agg canvas: no global backend switch, works without a display.
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    measures, systems = metrics["measures"], list(metrics["systems"])
+    width_in = min(16.0, max(9.0, 0.3 * len(measures) * len(systems) + 4))
+    fig = Figure(figsize=(width_in, 9), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(2, 1, height_ratios=[3, 2])
+
+    width = 0.8 / len(systems)
+    x = np.arange(len(measures))
+    colors = [f"C{i % 10}" for i in range(len(systems))]
+    for i, s in enumerate(systems):
+        vals = np.array([metrics["systems"][s][m] for m in measures])
+        lo = np.array([metrics["ci95"][s][m][0] for m in measures])
+        hi = np.array([metrics["ci95"][s][m][1] for m in measures])
+        yerr = np.vstack([np.clip(vals - lo, 0, None), np.clip(hi - vals, 0, None)])
+        is_oracle = s.endswith(SEP + ORACLE)
+        ax1.bar(x + (i - (len(systems) - 1) / 2) * width, vals, width, yerr=yerr, capsize=2, label=s,
+                color=colors[i], alpha=0.45 if is_oracle else 0.9, hatch="//" if is_oracle else None, edgecolor="black", linewidth=0.4)
+    ax1.set_xticks(x, measures)
+    ax1.set_ylim(0, 1.05)
+    ax1.set_ylabel("mean over queries (95% bootstrap CI)")
+    ax1.set_title(f"{metrics['dataset']} / {metrics['split']}: {metrics['queries']} queries, top {metrics['top_k']} reranked")
+    ax1.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax1.grid(axis="y", alpha=0.3)
+
+    pair, m = _winloss_pair(metrics), primary_measure(metrics)
+    if pair is None:
+        ax2.axis("off")
+        ax2.text(0.5, 0.5, "no reranker in this benchmark", ha="center", va="center")
+    else:
+        a, b = pair
+        d = np.array([per_query[a][m][q] - per_query[b][m][q] for q in query_ids])
+        d = np.sort(d)[::-1]
+        wins, losses = int((d > 0).sum()), int((d < 0).sum())
+        ax2.bar(np.arange(len(d)), d, width=1.0, color=np.where(d > 0, "tab:green", np.where(d < 0, "tab:red", "grey")))
+        ax2.axhline(0, color="black", linewidth=0.8)
+        ax2.set_xlabel("queries, sorted by difference")
+        ax2.set_ylabel(f"{m} difference")
+        ax2.set_title(
+            f"{m} per query, {a} minus {b}: {wins} wins, {losses} losses, "
+            f"{len(d) - wins - losses} ties (mean {d.mean():+.3f})", fontsize=10,
+        )
+        ax2.grid(axis="y", alpha=0.3)
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    return Path(path)
+
+
+def write_report(out_dir: Path, metrics: dict, per_query: dict, query_ids: list[str]) -> str:
+    """Write report.md and report.png; returns the results table (for the console)."""
+    out_dir = Path(out_dir)
+    write_text(out_dir / "report.md", markdown(metrics))
+    plot(out_dir / "report.png", metrics, per_query, query_ids)
+    return results_table(metrics) + "\n" + "\n".join(summary_lines(metrics))

@@ -1,0 +1,154 @@
+"""Which rerankers a benchmark compares (base, tuned, folders, hub ids), checked before anything loads,
+and the factories that build first stages and reranking engines from the config.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+from rerankft.core.errors import ConfigError, ModelError
+from rerankft.core.runs import Run
+from rerankft.core.settings import select
+from rerankft.core.systems import ORACLE, SEP
+from rerankft.modeling.names import resolve_model_name
+from rerankft.retrieval.factory import build_first_stage
+from rerankft.scoring.loading import cross_encoder_check, run_model_dir
+from rerankft.scoring.reranker import Reranker
+
+log = logging.getLogger("rerankft")
+
+
+def _check_local_cross_encoder(path: str, key: str) -> None:
+    """A local folder must be a cross-encoder: checked from its config files, nothing loaded.
+
+    A bi-encoder folder would load with a random scoring head and rank at chance level;
+    catching it here fails before the first stage runs instead of after.
+    """
+
+    if Path(path).is_dir():
+        ok, reason = cross_encoder_check(path)
+        if not ok:
+            raise ModelError(f"{key}: not a cross-encoder: {reason}. Give a fine-tuned reranker folder or a cross-encoder hub id")
+
+
+def _resolve(name: str, key: str) -> str:
+    """resolve_model_name with the config key in the message (a missing folder, an empty name)."""
+    try:
+        return resolve_model_name(name)
+    except ModelError as e:
+        raise ModelError(f"{key}: {e}. Give an existing folder, a hub id, base or tuned") from None
+
+
+def _display_name(entry: str) -> str:
+    """Short system names for paths: '../models/my-reranker/' -> 'my-reranker'; hub ids stay as they are."""
+    p = Path(entry).expanduser()
+    if entry.startswith((".", "/", "~")) or p.exists():
+        return p.resolve().name or entry
+    return entry
+
+
+def resolve_rerankers(cfg) -> dict[str, str]:
+    """``rerankers`` (base | tuned | local folder | hub id) -> {system name: model path or hub id}.
+
+    Every path is checked here, before any model is loaded, so a typo fails in a second.
+    """
+    entries = select(cfg, "rerankers", None)
+    if entries is None:
+        entries = select(cfg, "eval.rerankers", [])
+    if isinstance(entries, str):
+        entries = [entries]
+    out: dict[str, str] = {}
+    for entry in list(entries):
+        entry = str(entry).strip()
+        if not entry:
+            raise ConfigError("rerankers contains an empty name: use base, tuned, a local folder or a hub id")
+        if entry == "base":
+            # A train run keeps the model exactly as training started in base_model/ when it
+            # built a new head; that, not model.name with a random head, is what was fine-tuned.
+            tuned = select(cfg, "tuned", None)
+            run_base = Path(str(tuned)) / "base_model" if tuned else None
+            if run_base is not None and run_base.is_dir():
+                name, spec = "base", str(run_base)
+            else:
+                name, spec = "base", str(select(cfg, "model.name", "") or "")
+                _resolve(spec, "model.name (the 'base' reranker)")
+        elif entry == "tuned":
+            tuned = select(cfg, "tuned", None)
+            if not tuned:
+                raise ModelError(
+                    "rerankers includes 'tuned' but tuned is not set: add tuned=outputs/train/<run> "
+                    "(a train run directory) or tuned=/path/to/model"
+                )
+            name, spec = "tuned", str(run_model_dir(str(tuned), "tuned"))
+            _check_local_cross_encoder(spec, f"tuned={tuned}")
+        else:
+            name, spec = _display_name(entry), _resolve(entry, "rerankers")
+            _check_local_cross_encoder(spec, f"rerankers: {entry}")
+        if name in (ORACLE,) or SEP in name:
+            raise ConfigError(f"rerankers: '{entry}' gives the reserved system name '{name}'; rename the folder")
+        if name in out and out[name] != spec:
+            i = 2
+            while f"{name}-{i}" in out:
+                i += 1
+            name = f"{name}-{i}"
+        out[name] = spec
+    return out
+
+
+def reranked_first_stages(cfg) -> list[str]:
+    """The first stages whose top-k the rerankers reorder: eval.rerank_first_stages, else all eval.first_stages."""
+    wanted = select(cfg, "eval.rerank_first_stages", None)
+    return [str(n) for n in (wanted if wanted is not None else select(cfg, "eval.first_stages", ["bm25", "dense"]))]
+
+
+def read_fusion(tuned: str | None) -> dict | None:
+    """The fusion.json a train run wrote next to its model (None when there is none)."""
+    import json
+
+    if not tuned:
+        return None
+    p = Path(str(tuned)).expanduser()
+    for f in (p / "fusion.json", p.parent / "fusion.json"):
+        if f.is_file():
+            try:
+                return json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as e:
+                raise ModelError(f"{f} is unreadable ({e}); delete it or re-run training") from None
+    return None
+
+
+def retrieve_first_stages(cfg, dataset, names: list[str], query_ids: list[str], depth: int) -> tuple[dict[str, Run], dict]:
+    runs, described = {}, {}
+    for name in names:
+        retriever = build_first_stage(name, cfg, select(cfg, "cache_dir", None))
+        log.info("first stage %s: top %d for %d queries", name, depth, len(query_ids))
+        t0 = time.perf_counter()
+        runs[name] = retriever.retrieve(dataset, query_ids, k=depth)
+        described[name] = {**(retriever.describe() or {}), "seconds": round(time.perf_counter() - t0, 3)}
+        del retriever
+        gc.collect()
+    return runs, described
+
+
+def make_reranker_factory(cfg) -> Callable[[str], object]:
+    def make(spec: str):
+        cache = select(cfg, "cache_dir", None) if select(cfg, "rerank.cache", False) else None
+        # A bi-encoder checkpoint used as `base` gets a freshly initialised scoring head: seed it,
+        # or two benchmark runs of the same model report different numbers.
+        import torch
+
+        torch.manual_seed(int(select(cfg, "eval.seed", 0)))
+        return Reranker(
+            spec,  # Reranker resolves the name itself (and knows the packaged base may have a fresh head)
+            backend=select(cfg, "rerank.backend", "torch"),
+            max_length=select(cfg, "rerank.max_length", None),
+            batch_tokens=select(cfg, "rerank.batch_tokens", 16384),
+            cache_dir=cache,
+            precision=select(cfg, "rerank.precision", "fp32"),
+        )
+
+    return make

@@ -1,0 +1,336 @@
+"""Load a cross-encoder on one of rerankft's backends (config ``rerank.backend``).
+
+torch          the model as trained (``precision=fp16|bf16`` adds autocast, meant for GPUs)
+onnx           ONNX Runtime, fp32, with ONNX Runtime's transformer fusions
+onnx-int8      the same graph with dynamic int8 quantization of the linear layers
+openvino       }  not available with transformers 5 (see OPENVINO_UNAVAILABLE): they raise
+openvino-int8  }  a ModelError that says why
+
+Why our own ONNX export instead of ``CrossEncoder(backend="onnx")`` and
+``export_dynamic_quantized_onnx_model``: sentence-transformers delegates both to
+Hugging Face ``optimum``, and no optimum release installs next to transformers 5 yet
+(optimum-onnx 0.1.0, the newest, requires ``transformers<4.58`` and ``optimum~=2.1``;
+the old optimum 1.x imports ``transformers.utils.is_tf_available``, removed in
+transformers 5). So we do the same three steps with the libraries they wrap:
+``torch.onnx.export`` (the torch.export-based exporter, which needs ``onnxscript``),
+``onnxruntime.transformers.optimizer`` (the fusions behind optimum's O1-O4 levels) and
+``onnxruntime.quantization.quantize_dynamic`` (what optimum's ``AutoQuantizationConfig``
+dynamic int8 configs run). Every export is checked against the torch model's logits
+before it is used.
+
+The ONNX session is plugged *into* the loaded CrossEncoder, in place of its transformers
+model (as optimum's ORTModel is when sentence-transformers loads ``backend="onnx"``), so
+tokenization, activation and ``predict``/``rank`` stay sentence-transformers' own.
+
+Exports live in ``<cache_dir>/exports/<model fingerprint>/<backend>/``: made once per model
+content, re-made when the model is retrained.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from rerankft.core.errors import ModelError
+from rerankft.core.io import atomic_dir, write_json
+
+log = logging.getLogger(__name__)
+
+
+OPENVINO_UNAVAILABLE = (
+    "rerank.backend={backend} needs sentence-transformers' OpenVINO backend, i.e. optimum-intel>=2.0, and no "
+    "optimum-intel release works with the installed stack: optimum-intel 2.2.0 (the newest) requires "
+    "transformers<5.6 and huggingface-hub<1.22 (installed: transformers {tf}, huggingface-hub {hh}) and pulls "
+    "torchvision, which would replace torch {torch}; with those pinned pip can only pick optimum-intel 1.15, "
+    "which sentence-transformers 6 does not support. Use rerank.backend=onnx-int8 (the int8 CPU backend) or "
+    "rerank.backend=torch."
+)
+
+
+EXPORT_VERSION = 3  # bump when the export recipe changes: old exports are then re-made
+
+
+def load_backend_model(
+    resolved: str,
+    backend: str,
+    max_length: int | None,
+    device: str | None,
+    cache_dir: str | os.PathLike | None,
+    fingerprint: str,
+):
+    from sentence_transformers import CrossEncoder
+
+    if backend.startswith("openvino"):
+        raise ModelError(_openvino_message(backend))
+    if backend != "torch" and device not in (None, "cpu"):
+        raise ModelError(f"rerank.backend={backend} runs on the CPU only; use rerank.backend=torch on device={device}")
+    from rerankft.modeling.heads import needs_trust
+
+    # Our own scoring heads (rerankft.modeling.heads) live outside sentence-transformers, which imports
+    # such classes only with trust_remote_code; we trust our own package, nothing else.
+    model = _construct(CrossEncoder, resolved, max_length=max_length, device=device if backend == "torch" else "cpu",
+                       trust_remote_code=True if needs_trust(resolved) else None)
+    if backend == "torch":
+        return model
+    onnx_path = ensure_onnx_export(model, backend, export_root(cache_dir) / fingerprint / backend)
+    attach_onnx(model, onnx_path)
+    return model
+
+
+def _construct(cls, resolved: str, **kwargs):
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    try:
+        return cls(resolved, **kwargs)
+    except (OSError, ValueError) as e:
+        hint = ""
+        if not Path(resolved).exists():
+            hint = (
+                " If this is a Hugging Face Hub id, the Hub must be reachable or the model must be in the local "
+                "cache (HF_HUB_OFFLINE=1 only uses the cache); a local folder must exist."
+            )
+        raise ModelError(f"cannot load cross-encoder '{resolved}': {e}.{hint}") from e
+
+
+def _openvino_message(backend: str) -> str:
+    from importlib import metadata
+
+    def v(name):
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return OPENVINO_UNAVAILABLE.format(backend=backend, tf=v("transformers"), hh=v("huggingface-hub"), torch=v("torch"))
+
+
+def export_root(cache_dir: str | os.PathLike | None) -> Path:
+    if cache_dir is None:
+        # No cache_dir: exports still need a home; a per-process temp folder (re-exported next run).
+        return Path(tempfile.mkdtemp(prefix="rerankft-export-"))
+    return Path(cache_dir) / "exports"
+
+
+def _require_onnx():
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as e:
+        raise ModelError(
+            f"rerank.backend=onnx/onnx-int8 needs onnx, onnxruntime and onnxscript ({e}); "
+            'install them with  pip install -e ".[onnx]"'
+        ) from e
+
+
+def _example_inputs(model):
+    """Two pairs of different lengths, so the exported graph keeps the padding path."""
+    tok = model.tokenizer
+    feats = tok(
+        ["what generates lift", "q"],
+        ["the wing generates lift by deflecting the air downwards over its surface", "x"],
+        padding=True,
+        return_tensors="pt",
+    )
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in feats]
+    return names, feats
+
+
+def ensure_onnx_export(model, backend: str, out_dir: Path) -> Path:
+    """Export (once) and return the .onnx file for ``backend`` (onnx | onnx-int8)."""
+    _require_onnx()
+    target = out_dir / "model.onnx"
+    meta_file = out_dir / "export.json"
+    if target.is_file() and meta_file.is_file():
+        try:
+            if json.loads(meta_file.read_text()).get("export_version") == EXPORT_VERSION:
+                return target
+        except (OSError, json.JSONDecodeError):
+            pass  # unreadable metadata: export again
+
+    log.info("exporting %s to %s (once per model version)", backend, out_dir)
+    with atomic_dir(out_dir) as tmp:
+        fp32 = _export_fp32(model, tmp)
+        final = tmp / "model.onnx"
+        if backend == "onnx-int8":
+            _quantize_dynamic(fp32, final)
+            fp32.unlink()
+        else:
+            fp32.rename(final)
+        max_diff = _check_export(model, final, quantized=backend == "onnx-int8")
+        import onnxruntime
+        import torch
+
+        write_json(
+            tmp / "export.json",
+            {"export_version": EXPORT_VERSION, "backend": backend, "torch": torch.__version__,
+             "onnxruntime": onnxruntime.__version__, "max_abs_logit_diff_on_check": max_diff},
+        )
+    return target
+
+
+def _output_name(model) -> str:
+    """What the exported graph returns: the logits of a sequence-classification model, or the
+    token states of a feature-extraction body (a head module such as segment_cosine then runs
+    on top of them in torch; it is a few vector ops, the encoder is the cost)."""
+    return "logits" if getattr(model[0], "transformer_task", None) == "sequence-classification" else "last_hidden_state"
+
+
+def _export_fp32(model, out_dir: Path) -> Path:
+    import onnx
+    import torch
+
+    hf = model.model
+    names, feats = _example_inputs(model)
+    output = _output_name(model)
+
+    class Output(torch.nn.Module):  # a plain tensor out: the exporter's simplest contract
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            kw = {"input_ids": input_ids, "attention_mask": attention_mask}
+            if token_type_ids is not None:
+                kw["token_type_ids"] = token_type_ids
+            return getattr(self.m(**kw), output)
+
+    was_training = hf.training
+    hf.eval()
+    # Export the eager attention, not SDPA: the SDPA export guards its softmax with
+    # Where(IsNaN(...)) nodes that ONNX Runtime runs as separate ops, measured at 19-23% of the
+    # ONNX compute on Cranfield pairs (benchmarks/bench_rerank.py profile); eager's graph has none.
+    attn = getattr(hf.config, "_attn_implementation", None)
+    switch_attn = attn not in (None, "eager") and hasattr(hf, "set_attn_implementation")
+    if switch_attn:
+        hf.set_attn_implementation("eager")
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    raw = out_dir / "raw.onnx"
+    try:
+        torch.onnx.export(
+            Output(hf).eval(),
+            tuple(feats[n] for n in names),
+            str(raw),
+            input_names=names,
+            output_names=[output],
+            dynamic_shapes={n: {0: batch, 1: seq} for n in names},
+            dynamo=True,
+            optimize=True,
+            external_data=False,
+        )
+    except Exception as e:  # noqa: BLE001 - any exporter failure becomes one clear user-facing error
+        raise ModelError(f"ONNX export of {type(hf).__name__} failed ({type(e).__name__}: {e}); use rerank.backend=torch") from e
+    finally:
+        hf.train(was_training)
+        if switch_attn:
+            hf.set_attn_implementation(attn)
+    # The exporter stores intermediate shapes (value_info) that ONNX Runtime's quantizer re-infers
+    # and rejects as inconsistent; they are optional, so drop them.
+    proto = onnx.load(str(raw))  # also pulls any external weight data into memory
+    proto.graph.ClearField("value_info")
+    clean = out_dir / "clean.onnx"
+    onnx.save(proto, str(clean))
+    out = out_dir / "fp32.onnx"
+    cfg = hf.config
+    if cfg.model_type in ("bert", "roberta", "xlm-roberta", "electra"):
+        # ONNX Runtime's transformer fusions (SkipLayerNormalization, BiasGelu, ...): what optimum's
+        # export_optimized_onnx_model runs. Models it does not know keep ORT's generic optimizations.
+        from onnxruntime.transformers import optimizer
+
+        opt = optimizer.optimize_model(
+            str(clean), model_type="bert", num_heads=cfg.num_attention_heads, hidden_size=cfg.hidden_size, opt_level=1
+        )
+        opt.save_model_to_file(str(out), use_external_data_format=False)
+        clean.unlink()
+    else:
+        clean.rename(out)
+    for f in out_dir.glob("raw.onnx*"):
+        f.unlink()
+    return out
+
+
+def _quantize_dynamic(src: Path, dst: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # Signed int8 weights, per-tensor: the recipe of optimum's AutoQuantizationConfig.avx2(is_static=False)
+    # (these CPUs have AVX2, no VNNI). Fused ops are typed via DefaultTensorType.
+    quantize_dynamic(
+        str(src), str(dst), weight_type=QuantType.QInt8, per_channel=False, reduce_range=False,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def _scores(model, feats, output) -> np.ndarray:
+    """The model's raw scores from the graph's output (logits, or token states through the head modules)."""
+    import torch
+
+    if _output_name(model) == "logits":
+        return output.float().numpy()
+    features = {**dict(feats), "token_embeddings": output}
+    with torch.inference_mode():
+        for module in list(model)[1:]:
+            features = module(features)
+    return features["scores"].float().numpy()
+
+
+def _check_export(model, onnx_path: Path, quantized: bool) -> float:
+    """Compare the export's scores with the torch model's on a few pairs; refuse a broken export."""
+    import torch
+
+    names, feats = _example_inputs(model)
+    name = _output_name(model)
+    session = _session(onnx_path)
+    got = _scores(model, feats, torch.from_numpy(session.run([name], {n: feats[n].numpy().astype(np.int64) for n in names})[0]))
+    with torch.inference_mode():
+        want = _scores(model, feats, getattr(model.model(**{n: feats[n] for n in names}), name))
+    diff = float(np.abs(got - want).max())
+    # int8 moves scores; allow that relative to the score scale (segment_cosine spans ~[-20, 20] and
+    # scales token-state errors by its cosine scale). This catches broken exports, not int8 noise.
+    tol = 0.5 + 0.15 * float(np.abs(want).max()) if quantized else 1e-3
+    if diff > tol:
+        raise ModelError(f"the ONNX export of this model gives different scores (max diff {diff:.3g}); use rerank.backend=torch")
+    return diff
+
+
+def _session(onnx_path: Path):
+    import onnxruntime as ort
+    import torch
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = torch.get_num_threads()  # same thread budget as the torch backend
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+
+
+def attach_onnx(model, onnx_path: Path) -> None:
+    """Swap the CrossEncoder's transformers model for an ONNX Runtime session with the same call."""
+    import torch
+
+    transformer = model[0]
+    output = _output_name(model)
+
+    class OnnxSequenceClassifier(torch.nn.Module):
+        """Called like the transformers model it replaces (logits, or last_hidden_state for a body); runs ONNX Runtime."""
+
+        def __init__(self, session, config):
+            super().__init__()
+            self.session = session
+            self.config = config
+            self.device = torch.device("cpu")
+            self.input_names = [i.name for i in session.get_inputs()]
+            self.onnx_path = str(onnx_path)
+
+        def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **_):
+            feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+            if feed["token_type_ids"] is None and "token_type_ids" in self.input_names:
+                feed["token_type_ids"] = torch.zeros_like(input_ids)
+            feed = {n: feed[n].detach().cpu().numpy().astype(np.int64) for n in self.input_names}
+            return {output: torch.from_numpy(self.session.run([output], feed)[0])}
+
+    transformer.model = OnnxSequenceClassifier(_session(onnx_path), transformer.model.config)

@@ -1,0 +1,1 @@
+"""Fine-tuning with sentence-transformers CrossEncoderTrainer (accelerate): losses, dev evaluation, logs, resume."""

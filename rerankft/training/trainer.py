@@ -1,0 +1,321 @@
+"""Fine-tune a cross-encoder with sentence-transformers' CrossEncoderTrainer (accelerate underneath).
+
+``fit_cross_encoder`` is step 2 of ``pipeline.train``:
+
+1. build the model (``build_cross_encoder``: the packaged MiniLM gets a fresh one-logit head);
+2. turn the mined hard negatives into rows of the shape the configured loss needs;
+3. score the untrained model on the dev queries (recorded as ``base_dev``);
+4. train, evaluating dev nDCG@10 every ``train.eval_steps`` (default once per epoch) and
+   checkpointing at the same cadence into ``<run_dir>/checkpoints``;
+5. keep the best dev checkpoint (``load_best_model_at_end``) and save it atomically to
+   ``<run_dir>/model``, then write ``train_done.json``.
+
+Only the main process writes files. ``train.resume=<run_dir>`` continues from the last
+complete checkpoint of that run.
+
+Truncation: ``train.max_length`` is the budget for [CLS] query [SEP] passage [SEP]
+together. The installed tokenizer call truncates 'longest_first': tokens come off the
+longer of the two texts, which for short queries and long passages means the passage.
+How many training pairs were cut is written to the first line of ``train_log.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from rerankft.core.errors import ConfigError
+from rerankft.core.io import append_jsonl, atomic_dir, write_json
+from rerankft.core.runtime import is_main_process
+from rerankft.modeling.build import build_cross_encoder, resolve_head
+from rerankft.modeling.heads import make_portable
+from rerankft.modeling.names import resolve_model_name
+from rerankft.scoring.tokens import count_truncated
+from rerankft.training.dev_eval import DEV_METRIC_KEY, DevRerankEvaluator
+from rerankft.training.losses import (
+    add_teacher_scores,
+    bce_prior_loss,
+    build_loss,
+    loss_format,
+    pairs_per_example,
+    positive_share,
+    query_passage_pairs,
+)
+from rerankft.training.resume import prepare_resume
+from rerankft.training.train_log import BEST_METRIC, JsonlLogCallback
+
+log = logging.getLogger("rerankft")
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    best_dev: float
+    dev_summary: dict
+    is_main_process: bool
+    train_summary: dict = field(default_factory=dict)
+    base_model: str | None = None  # what "base" means in the benchmark: the model exactly as training started
+
+
+def head_parameter_pattern(model) -> str:
+    """A regex for the scoring head's parameter names as the trainer's optimizer sees them.
+
+    The optimizer walks ``loss.named_parameters()`` (the model sits at ``loss.model``), so
+    names look like ``model.0.model.classifier.weight`` (cls head; XLM-R's is
+    ``classifier.dense`` / ``classifier.out_proj``) or ``model.2.linear.weight`` (mean head).
+    """
+    from sentence_transformers.base.modules import Dense
+
+    last = len(model) - 1
+    if isinstance(model[last], Dense):
+        return rf"^model\.{last}\.linear\."
+    if type(model[last]).__name__ == "SegmentCosineScore":  # ours, or its copy loaded from a model folder
+        return rf"^model\.{last}\.(scale|bias)$"
+    return r"\.classifier\."
+
+
+def resolve_precision(name: str) -> dict[str, bool]:
+    """``auto`` = bf16 on a GPU that supports it, fp16 on other GPUs, fp32 on CPU."""
+    cuda = torch.cuda.is_available()
+    if name == "auto":
+        name = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if cuda else "fp32"
+    if name not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"train.precision={name!r} is unknown: use auto, fp32, bf16 or fp16")
+    if name == "fp16" and not cuda:
+        raise ConfigError("train.precision=fp16 needs a CUDA GPU; use fp32 (or auto) on CPU")
+    return {"bf16": name == "bf16", "fp16": name == "fp16"}
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def steps_per_epoch(rows: int, cfg_train: DictConfig) -> int:
+    per_step = cfg_train.batch_size * cfg_train.gradient_accumulation_steps * world_size()
+    return max(1, rows // per_step if world_size() > 1 else math.ceil(rows / per_step))
+
+
+def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool, head_pattern: str | None):
+    from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
+
+    t = cfg.train
+    if not 0.0 <= float(t.warmup_ratio) < 1.0:
+        raise ConfigError(f"train.warmup_ratio={t.warmup_ratio!r} is invalid: expected a fraction of all steps in [0, 1)")
+    for key in ("eval_steps", "logging_steps", "gradient_accumulation_steps"):
+        value = t.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"train.{key}={value!r} is invalid: expected a positive integer" + (" or null" if key == "eval_steps" else ""))
+    # Evaluation and saving share one cadence: load_best_model_at_end needs every evaluated
+    # step to have a checkpoint. "Once per epoch" is expressed in steps so that a run
+    # capped by max_steps still evaluates (transformers evaluates and saves at the last step).
+    cadence = int(t.eval_steps) if t.get("eval_steps") else steps_per_epoch(rows, t)
+    lr_mapping = {}
+    if t.get("head_learning_rate") is not None and head_pattern:
+        lr_mapping = {head_pattern: float(t.head_learning_rate)}
+    return CrossEncoderTrainingArguments(
+        output_dir=str(out_dir / "checkpoints"),
+        num_train_epochs=float(t.epochs),
+        max_steps=int(t.max_steps),
+        learning_rate=float(t.learning_rate),
+        learning_rate_mapping=lr_mapping,
+        warmup_steps=float(t.warmup_ratio),  # transformers v5: a float < 1 is a ratio of all steps
+        weight_decay=float(t.weight_decay),
+        per_device_train_batch_size=int(t.batch_size),
+        per_device_eval_batch_size=int(t.batch_size),
+        gradient_accumulation_steps=int(t.gradient_accumulation_steps),
+        gradient_checkpointing=bool(t.gradient_checkpointing),
+        **resolve_precision(t.precision),
+        seed=int(t.seed),
+        data_seed=int(t.seed),
+        eval_strategy="steps" if has_dev else "no",
+        eval_steps=cadence,
+        save_strategy="steps",
+        save_steps=cadence,
+        save_total_limit=int(t.save_total_limit) if t.get("save_total_limit") else None,
+        load_best_model_at_end=has_dev,
+        metric_for_best_model=BEST_METRIC if has_dev else None,
+        greater_is_better=True,
+        logging_steps=int(t.logging_steps),
+        logging_first_step=True,
+        dataloader_num_workers=int(t.dataloader_workers),
+        # A multi-process launch without CUDA: use_cpu makes accelerate pick MULTI_CPU (gloo);
+        # otherwise each process would train alone (DistributedType.NO) on the same data.
+        use_cpu=world_size() > 1 and not torch.cuda.is_available(),
+        # The mean and segment_cosine heads never read BERT's pooler (see build_cross_encoder).
+        ddp_find_unused_parameters=True if world_size() > 1 else None,
+        report_to="none",
+        disable_tqdm=True,  # train_log.jsonl and the log carry progress; bars garble multi-process logs
+    )
+
+
+def training_rows(cfg: DictConfig, mined, max_length: int | None):
+    """The mined negatives in the shape the loss needs; distillation rows get teacher scores."""
+    fmt = loss_format(cfg.loss)
+    rows = mined.to_dataset(fmt)
+    if len(rows) == 0:
+        raise ConfigError("mining produced no training rows: check data.splits.train and the miner settings (configs/miner)")
+    if fmt == "distill":
+        rows = add_teacher_scores(rows, cfg.loss.get("teacher"), max_length)
+    return fmt, rows
+
+
+def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_dir) -> TrainResult:
+    """Train on ``mined``, select on dev nDCG@10, save the best model to ``<out_dir>/model``."""
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
+    from transformers import set_seed
+
+    out_dir = Path(out_dir)
+    t = cfg.train
+    is_main = is_main_process()
+    if is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    resume_from = prepare_resume(cfg, out_dir, is_main)
+
+    set_seed(int(t.seed))  # the fresh head's initial weights
+    model = build_cross_encoder(cfg.model, int(t.max_length))
+    head = resolve_head(cfg.model.head, resolve_model_name(cfg.model.name))
+    base_model = _save_base_model(model, head, cfg.model.name, out_dir, is_main)
+    fmt, rows = training_rows(cfg, mined, int(t.max_length))
+    loss, loss_args = build_loss(cfg.loss, model, rows, int(t.batch_size))
+
+    has_dev = bool(dev_qrels)
+    evaluator = None
+    if has_dev:
+        evaluator = DevRerankEvaluator(dataset, dev_qrels, dev_run, top_k=int(cfg.dev.top_k), batch_size=max(32, int(t.batch_size)), max_length=int(t.max_length))
+    else:
+        log.warning("no dev queries (data.dev_fraction=0?): no model selection, the last checkpoint is kept")
+
+    args = training_arguments(cfg, out_dir, len(rows), has_dev, head_parameter_pattern(model))
+    ppe = pairs_per_example(fmt, rows)
+    pairs_per_step = t.batch_size * t.gradient_accumulation_steps * world_size() * ppe
+    log_path = out_dir / "train_log.jsonl"
+    start = _start_record(cfg, fmt, rows, loss_args, ppe, head, resume_from)
+    if is_main:
+        _log_start(start, model, fmt, rows, loss_args, int(t.max_length), log_path)
+
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss, evaluator=evaluator,
+                                  callbacks=[JsonlLogCallback(log_path, pairs_per_step)])
+    base_dev = _base_dev(trainer, out_dir / "dev_base.json", is_main) if has_dev else None
+
+    t0 = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    train_seconds = time.perf_counter() - t0
+    dev_summary = _dev_summary(trainer.state, dev_qrels, int(cfg.dev.top_k), base_dev, has_dev)
+    train_summary = _train_summary(trainer.state, output, train_seconds, resume_from, start)
+
+    model_dir = out_dir / "model"
+    if is_main:
+        # trainer.model is the best dev checkpoint (load_best_model_at_end); a killed save
+        # leaves only a hidden temporary folder, never a model/ that looks finished.
+        with atomic_dir(model_dir) as tmp:
+            trainer.model.save_pretrained(str(tmp))
+            make_portable(tmp, trainer.model)  # segment_cosine: loads where rerankft is not installed
+        write_json(out_dir / "train_done.json", {"model_dir": str(model_dir), "dev": dev_summary, "train": train_summary})
+        log.info("best dev nDCG@10 %.4f at step %s (untrained %.4f); model saved to %s", dev_summary["best_dev"] or float("nan"),
+                 dev_summary["best_step"], base_dev or float("nan"), model_dir)
+    trainer.accelerator.wait_for_everyone()
+    best_dev = dev_summary["best_dev"]
+    return TrainResult(model_dir=model_dir, best_dev=best_dev if best_dev is not None else float("nan"),
+                       dev_summary=dev_summary, is_main_process=is_main, train_summary=train_summary, base_model=base_model)
+
+
+def _save_base_model(model, head: str, name: str, out_dir: Path, is_main: bool) -> str:
+    """What the benchmark's "base" is: this very model before training.
+
+    A new head (segment_cosine, mean) exists nowhere else, so keep a copy of it in
+    ``base_model/``; with the cls head the starting checkpoint itself is the base.
+    """
+    if head == "cls":
+        return name
+    if is_main and not (out_dir / "base_model").is_dir():
+        with atomic_dir(out_dir / "base_model") as tmp:
+            model.save(str(tmp))
+            make_portable(tmp, model)
+    return str(out_dir / "base_model")
+
+
+def _start_record(cfg: DictConfig, fmt: str, rows, loss_args: dict, ppe: int, head: str, resume_from: str | None) -> dict:
+    """The first line of train_log.jsonl: what is trained, on what, how."""
+    t = cfg.train
+    return {
+        "event": "resume" if resume_from else "start",
+        "resumed_from": resume_from,
+        "loss": cfg.loss.get("name"),
+        "loss_class": cfg.loss.get("_target_"),
+        "loss_args": loss_args,
+        "format": fmt,
+        "train_rows": len(rows),
+        "pairs_per_example": ppe,
+        "max_length": int(t.max_length),
+        "truncation": "longest_first (query and passage share max_length; the longer text is cut first)",
+        "world_size": world_size(),
+        "precision": {k: v for k, v in resolve_precision(t.precision).items() if v} or "fp32",
+        "head": head,
+        "train_fingerprint": getattr(rows, "_fingerprint", None),
+    }
+
+
+def _log_start(start: dict, model, fmt: str, rows, loss_args: dict, max_length: int, log_path: Path) -> None:
+    """Count truncated training pairs (and the BCE prior) into ``start``; write and log it."""
+    pairs = query_passage_pairs(fmt, rows)
+    start.update(train_pairs=len(pairs), truncated_pairs=count_truncated(model.tokenizer, pairs, max_length))
+    start["truncated_share"] = round(start["truncated_pairs"] / max(1, start["train_pairs"]), 4)
+    if fmt == "pairs":
+        start["bce_prior"] = bce_prior_loss(positive_share(rows), float(loss_args.get("pos_weight", 1.0) or 1.0))
+    append_jsonl(log_path, start)
+    log.info("training: %d %s rows, loss %s, %d of %d pairs (%.1f%%) truncated at %d tokens", len(rows), fmt, start["loss"],
+             start["truncated_pairs"], start["train_pairs"], 100 * start["truncated_share"], max_length)
+
+
+def _base_dev(trainer, path: Path, is_main: bool) -> float:
+    """The untrained model's dev score, once per run (a resumed run reuses the first measurement)."""
+    if path.is_file():
+        return json.loads(path.read_text())["base_dev"]
+    base_dev = float(trainer.evaluate()[BEST_METRIC])  # all ranks: evaluation is collective
+    if is_main:
+        write_json(path, {"base_dev": base_dev})
+    return base_dev
+
+
+def _dev_summary(state, dev_qrels, top_k: int, base_dev: float | None, has_dev: bool) -> dict:
+    history = [
+        {"step": h["step"], "epoch": h.get("epoch"), DEV_METRIC_KEY: h[BEST_METRIC]}
+        for h in state.log_history
+        if BEST_METRIC in h
+    ]
+    best_step = getattr(state, "best_global_step", None)
+    if best_step is None and state.best_model_checkpoint:
+        best_step = int(Path(state.best_model_checkpoint).name.split("-")[-1])
+    best_dev = float(state.best_metric) if state.best_metric is not None else float("nan")
+    return {
+        "metric": "nDCG@10",
+        "queries": len(dev_qrels),
+        "top_k": top_k,
+        "base_dev": base_dev,
+        "best_dev": best_dev if has_dev else None,
+        "best_step": best_step,
+        "best_checkpoint": state.best_model_checkpoint,
+        "history": history,
+    }
+
+
+def _train_summary(state, output, seconds: float, resume_from: str | None, start: dict) -> dict:
+    losses = [h["loss"] for h in state.log_history if "loss" in h]
+    return {
+        "global_step": state.global_step,
+        "epochs": state.epoch,
+        "train_loss_mean": output.training_loss,
+        "first_logged_loss": losses[0] if losses else None,
+        "last_logged_loss": losses[-1] if losses else None,
+        "seconds": round(seconds, 1),
+        "resumed_from": resume_from,
+        **({"bce_prior": start["bce_prior"]} if "bce_prior" in start else {}),
+    }
