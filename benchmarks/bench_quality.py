@@ -73,7 +73,10 @@ def rows_for(run_dir: Path, measure: str = "nDCG@10") -> list[list[str]]:
         other = next((o for o in first_stages if o != fs), None)
         note = ""
         if s.endswith("+fusion"):
-            note = f"w={weights.get(fs, float('nan')):.1f} (dev)"
+            w = weights.get(fs, float("nan"))
+            note = (" + ".join(f"{v:.1f} {k}" for k, v in w.items()) if isinstance(w, dict) else f"w={w:.1f}") + " (dev)"
+        if s == (metrics.get("final") or {}).get("system"):
+            note = ("FINAL (chosen on dev) " + note).strip()
         rows.append([
             metrics["dataset"], s, f"{values[measure]:.3f}",
             _p(metrics, s, fs, measure) if SEP in s else "",

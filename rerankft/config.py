@@ -11,6 +11,7 @@ from rerankft.core.metrics import parse_measures
 from rerankft.core.settings import select
 from rerankft.mining.rows import FORMATS
 from rerankft.modeling.names import resolve_model_name
+from rerankft.retrieval.factory import FIRST_STAGES
 from rerankft.scoring.loading import BACKENDS
 
 
@@ -49,7 +50,6 @@ def validate_config(cfg: DictConfig) -> None:
     _check_eval(cfg)
 
 
-FIRST_STAGES = ("bm25", "dense", "run", "trec_run")  # what rerankft.retrieval.factory.build_first_stage accepts
 
 
 def _check_eval(cfg: DictConfig) -> None:
@@ -62,10 +62,13 @@ def _check_eval(cfg: DictConfig) -> None:
         if not len(stages):
             raise ConfigError("eval.first_stages is empty: give at least one of bm25, dense")
         for name in stages:
-            if str(name) not in FIRST_STAGES:
-                raise ConfigError(f"eval.first_stages contains unknown first stage {str(name)!r}: use bm25, dense (or run with retriever=trec_run)")
+            if str(name) not in (*FIRST_STAGES, "run", "trec_run"):
+                raise ConfigError(f"eval.first_stages contains unknown first stage {str(name)!r}: use {', '.join(FIRST_STAGES)} (or run with retriever=trec_run)")
             if str(name) in ("run", "trec_run") and select(cfg, "retriever.kind") != "trec_run":
                 raise ConfigError(f"eval.first_stages names '{name}' but retriever is not trec_run: add retriever=trec_run retriever.path=<file>")
+    wanted = select(cfg, "eval.rerank_first_stages")
+    if isinstance(wanted, str) and wanted != "dev":
+        raise ConfigError(f"eval.rerank_first_stages={wanted!r}: give a list of first stages, null (all) or dev (the one chosen on dev)")
 
 
 # configs/loss next to configs/train.yaml: the losses a user can pick with loss=<name>.

@@ -52,7 +52,9 @@ def train(cfg: DictConfig) -> float:
     check_model_names(cfg)  # model.name, retriever.name, teacher: exist locally or are reachable; nothing loaded
     dataset = load_from_config(cfg.data)
     retriever = build_retriever(cfg.retriever, cache_dir=cfg.cache_dir)  # reads a TREC run file; models load lazily
-    from rerankft.training.trainer import fit_cross_encoder  # pulls torch + sentence-transformers: seconds
+    from rerankft.training.trainer import (
+        fit_cross_encoder,  # pulls torch + sentence-transformers: seconds
+    )
 
     # 2. Dev queries for model selection come out of the training split, never the test split.
     train_qrels, dev_qrels = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, cfg.train.seed)
@@ -73,13 +75,15 @@ def train(cfg: DictConfig) -> float:
     if not result.is_main_process:
         return float(result.best_dev)
 
-    # 5. Benchmark base vs tuned on the test split (same candidates for every reranker), with
-    # tuned+fusion: tuned interpolated with the first stage's score, the weight fitted on dev.
-    fusion = fit_fusion(cfg, dataset, dev_qrels, result.model_dir) if cfg.rerank.fusion else None
-    if fusion is not None:
-        write_json(out / "fusion.json", fusion)
+    # 5. On the dev queries: fusion weights of tuned with BM25 and dense scores, which first stage's
+    # candidates to rerank, and the final system. Then the benchmark of base vs tuned on the test
+    # split (same candidates for every reranker), which reports that final system's test figures.
+    selection = fit_fusion(cfg, dataset, dev_qrels, result.model_dir, fusion=cfg.rerank.fusion)
+    if selection is not None:
+        write_json(out / "fusion.json", selection)
     rerankers = {"base": result.base_model or cfg.model.name, "tuned": str(result.model_dir)}
-    metrics = run_benchmark(cfg, dataset, rerankers, out, fusion={"tuned": fusion["weights"]} if fusion else None)
+    fusion = {"tuned": selection["weights"]} if selection and selection["weights"] else None
+    metrics = run_benchmark(cfg, dataset, rerankers, out, fusion=fusion, selection=selection)
     metrics["dev"] = result.dev_summary
     write_json(out / "metrics.json", metrics)
     log.info("run directory: %s", out)
@@ -103,9 +107,14 @@ def evaluate(cfg: DictConfig) -> float:
     check_model_names(cfg)  # hub ids: offline, they must already be in the Hugging Face cache
     dataset = load_from_config(cfg.data)
     write_run_info(out, cfg, dataset, seed=cfg.train.seed)
-    # A tuned run's fusion weights (fitted on its dev queries) apply to `tuned` when rerank.fusion is on.
-    fusion = read_fusion(cfg.get("tuned")) if cfg.rerank.fusion and "tuned" in rerankers else None
-    metrics = run_benchmark(cfg, dataset, rerankers, out, fusion={"tuned": fusion["weights"]} if fusion else None)
+    # A tuned run's dev choices (fusion weights, candidates, final system) apply to `tuned`; never chosen on test.
+    selection = read_fusion(cfg.get("tuned")) if "tuned" in rerankers else None
+    if selection and not cfg.rerank.fusion:  # the dev choices without the fused systems
+        selection = {**selection, "weights": {}}
+        if str(selection.get("final", "")).endswith("+fusion"):
+            selection.pop("final")
+    fusion = {"tuned": selection["weights"]} if selection and selection.get("weights") else None
+    metrics = run_benchmark(cfg, dataset, rerankers, out, fusion=fusion, selection=selection)
     write_json(out / "metrics.json", metrics)
     log.info("run directory: %s", out)
     return float(metrics["systems"][first_reranked_system(metrics)].get("nDCG@10", 0.0))

@@ -50,3 +50,17 @@ def test_primary_configs_have_the_documented_keys(primary):
         for key in ("loss.name", "train.learning_rate", "train.epochs", "train.max_steps", "train.batch_size",
                     "train.max_length", "miner.num_negatives", "hub.push", "hub.dry_run"):
             assert OmegaConf.select(cfg, key, default="<unset>") != "<unset>", key
+
+
+@pytest.mark.parametrize("value, ok", [("dev", True), ("[bm25]", True), ("null", True), ("best", False)])
+def test_rerank_first_stages_is_a_list_null_or_dev(value, ok):
+    from rerankft.config import validate_config
+    from rerankft.core.errors import ConfigError
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="eval", overrides=[f"eval.rerank_first_stages={value}", "eval.first_stages=[bm25,hybrid]"])
+    if ok:
+        validate_config(cfg)
+    else:
+        with pytest.raises(ConfigError, match="eval.rerank_first_stages"):
+            validate_config(cfg)

@@ -5,9 +5,9 @@ import json
 import pytest
 
 from rerankft.evaluation.benchmark import run_benchmark, safe_filename
-from rerankft.evaluation.fusion_fit import fit_weight
+from rerankft.evaluation.fusion_fit import choose_final, fit_weight, fit_weights
 from rerankft.evaluation.rerankers import read_fusion
-from rerankft.scoring.fusion import GRID, fuse, zscores
+from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid, zscores
 from tests.test_benchmark import FakeReranker, cfg, make_dataset, noisy_run
 
 
@@ -30,7 +30,7 @@ def test_fuse_endpoints_are_the_two_rankings_and_scale_does_not_matter():
     assert fuse(scaled, first, 0.3)["q"] == pytest.approx(fuse(reranked, first, 0.3)["q"])
     with pytest.raises(ValueError, match="without a first-stage score"):
         fuse({"q": {"x": 1.0}}, first, 0.5)
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match="at most 1"):
         fuse(reranked, first, 1.5)
 
 
@@ -66,7 +66,7 @@ def test_benchmark_adds_the_fused_system_with_its_comparisons(tmp_path):
     assert kinds == {"first_stage", "base", "unfused", "other_first_stage"}
     assert metrics["cost"]["bm25>>tuned+fusion"]["fusion_weight"] == 0.4
     report = (tmp_path / "report.md").read_text()
-    assert "| bm25>>tuned+fusion" in report and "## Score fusion" in report and "bm25: w = 0.4" in report
+    assert "| bm25>>tuned+fusion" in report and "## Score fusion" in report and "bm25: 0.4 * z(bm25)" in report
     assert "tuned+fusion beats tuned" in report or "tuned+fusion trails tuned" in report or "tuned+fusion ties with tuned" in report
 
 
@@ -79,3 +79,82 @@ def test_read_fusion_from_a_run_or_its_model_folder(tmp_path):
     (tmp_path / "fusion.json").write_text("{broken")
     with pytest.raises(Exception, match="fusion.json is unreadable"):
         read_fusion(str(tmp_path))
+
+
+def test_fuse_signals_generalises_fuse_and_checks_its_weights():
+    reranked = {"q": {"a": 3.0, "b": 1.0, "c": 2.0}}
+    first = {"q": {"a": 0.1, "b": 0.9, "c": 0.5}}
+    other = {"q": {"a": 5.0, "b": 4.0, "c": 9.0}}
+    assert fuse_signals(reranked, {"bm25": first}, {"bm25": 0.3})["q"] == pytest.approx(fuse(reranked, first, 0.3)["q"])
+    both = fuse_signals(reranked, {"bm25": first, "dense": other}, {"bm25": 0.2, "dense": 0.5})["q"]
+    z_r, z_f, z_o = zscores(reranked["q"]), zscores(first["q"]), zscores(other["q"])
+    assert both == pytest.approx({d: 0.3 * z_r[d] + 0.2 * z_f[d] + 0.5 * z_o[d] for d in "abc"})
+    # a zero weight needs no signal; a positive one does, for every candidate
+    assert fuse_signals(reranked, {}, {"bm25": 0.0})["q"] == pytest.approx(z_r)
+    with pytest.raises(ValueError, match="not computed"):
+        fuse_signals(reranked, {}, {"bm25": 0.1})
+    with pytest.raises(ValueError, match="without a dense score"):
+        fuse_signals(reranked, {"dense": {"q": {"a": 1.0}}}, {"dense": 0.1})
+    with pytest.raises(ValueError, match="at most 1"):
+        fuse_signals(reranked, {"bm25": first, "dense": other}, {"bm25": 0.6, "dense": 0.6})
+
+
+def test_weight_grid_is_the_simplex_least_fusion_first():
+    grid = weight_grid(["bm25", "dense"])
+    assert len(grid) == 55 and grid[0] == {"bm25": 0.0, "dense": 0.0}
+    assert all(sum(w.values()) <= 0.9 + 1e-9 for w in grid)
+    totals = [round(sum(w.values()), 6) for w in grid]
+    assert totals == sorted(totals)
+    assert len({tuple(w.values()) for w in grid}) == len(grid)
+
+
+def test_fit_weights_finds_the_informative_signal():
+    ds = make_dataset(n_queries=12)
+    qrels = ds.qrels["test"]
+    cand = {q: {d: 0.0 for d in list(ds.corpus)[:20]} | {d: 0.0 for d in qrels[q]} for q in qrels}
+    noise = {q: {d: (hash((q, d)) % 97) / 97 for d in docs} for q, docs in cand.items()}
+    truth = {q: {d: qrels[q].get(d, 0) + 0.01 * noise[q][d] for d in docs} for q, docs in cand.items()}
+    weights, best = fit_weights(qrels, noise, {"bm25": noise, "dense": truth})
+    assert weights["dense"] > 0 and best == pytest.approx(1.0)
+    # nothing to gain: the reranker alone (all zeros) is kept
+    weights, _ = fit_weights(qrels, truth, {"bm25": noise})
+    assert weights == {"bm25": 0.0}
+
+
+def test_choose_final_prefers_dev_best_then_the_simpler_system():
+    dev = {"bm25": 0.30, "dense": 0.35, "bm25>>tuned": 0.35, "bm25>>tuned+fusion": 0.40}
+    assert choose_final(dev) == "bm25>>tuned+fusion"
+    dev["bm25>>tuned+fusion"] = 0.35
+    assert choose_final(dev) == "dense"  # a tie goes to the first stage alone: cheaper, no model
+    assert choose_final({"bm25>>tuned+fusion": 0.5, "dense>>tuned": 0.5}) == "dense>>tuned"
+
+
+def test_benchmark_reports_the_final_system_chosen_on_dev_and_reranks_its_candidates(tmp_path, monkeypatch):
+    import rerankft.evaluation.benchmark as benchmark
+
+    ds = make_dataset()
+    qrels = ds.qrels["test"]
+    fs = {"bm25": noisy_run(ds, 1, 10), "dense": noisy_run(ds, 2, 10)}
+    # signals: dense knows the qrels, bm25 is noise (stand-ins for the retrievers' score_pairs)
+    monkeypatch.setattr(benchmark, "signal_runs", lambda cfg, dataset, cand, names: {
+        n: {q: {d: (qrels[q].get(d, 0) if n == "dense" else 0.0) + (hash((n, q, d)) % 89) / 89 for d in docs}
+            for q, docs in cand.items()} for n in names})
+    FakeReranker.seen = {}
+    selection = {"candidates": "dense", "final": "dense>>tuned+fusion", "dev_queries": 7,
+                 "dev_ndcg@10": {"bm25": 0.2, "dense": 0.3, "dense>>tuned": 0.4, "dense>>tuned+fusion": 0.5}}
+    metrics = run_benchmark(cfg(eval={"rerank_first_stages": "dev"}), ds, {"base": "reverse", "tuned": "good"}, tmp_path,
+                            first_stage_runs=fs, reranker_factory=lambda spec: FakeReranker(spec, ds),
+                            fusion={"tuned": {"dense": {"bm25": 0.0, "dense": 0.5}}}, selection=selection)
+    assert "dense>>tuned+fusion" in metrics["systems"] and "bm25>>tuned" not in metrics["systems"]
+    final = metrics["final"]
+    assert final["system"] == "dense>>tuned+fusion" and final["dev_ndcg@10"] == 0.5
+    assert final["dev_test_agreement"]["systems"] == 4 and -1 <= final["dev_test_agreement"]["kendall_tau"] <= 1
+    assert final["test"] == metrics["systems"]["dense>>tuned+fusion"]
+    assert metrics["cost"]["dense>>tuned+fusion"]["fusion_weight"] == {"bm25": 0.0, "dense": 0.5}
+    report = (tmp_path / "report.md").read_text()
+    assert "**Final system: dense>>tuned+fusion**" in report and "vs bm25 alone" in report
+    # without a dev choice: every first stage is reranked and no final system is named (never chosen on test)
+    metrics = run_benchmark(cfg(eval={"rerank_first_stages": "dev"}), ds, {"tuned": "good"}, tmp_path / "b",
+                            first_stage_runs=fs, reranker_factory=lambda spec: FakeReranker(spec, ds))
+    assert {"bm25>>tuned", "dense>>tuned"} <= set(metrics["systems"]) and metrics["final"] is None
+    assert "No final system" in (tmp_path / "b" / "report.md").read_text()

@@ -14,6 +14,7 @@ from rerankft.data.dataset import RetrievalDataset
 from rerankft.retrieval.base import retriever_config
 from rerankft.retrieval.dense import ENCODE_CALLS, blocked_topk
 from rerankft.retrieval.factory import build_first_stage, build_retriever
+from rerankft.retrieval.hybrid import rrf
 
 
 def tiny_dataset() -> RetrievalDataset:
@@ -203,3 +204,41 @@ def test_dense_exact_cached_and_corruption_rebuilt(tmp_path):
     changed = build_retriever(cfg, tmp_path)
     changed.retrieve(ds, ["q1"], 2)
     assert changed.stats["encoded_docs"] == 6
+
+
+# ----------------------------------------------------------------------------- hybrid
+
+
+def test_rrf_matches_the_formula_and_keeps_documents_of_either_list():
+    a = {"q1": {"d1": 9.0, "d2": 5.0, "d3": 1.0}, "q2": {}}
+    b = {"q1": {"d3": 0.9, "d4": 0.8}, "q2": {"d2": 0.5}}
+    fused = rrf([a, b], k=60)
+    assert fused["q1"] == pytest.approx({"d1": 1 / 61, "d2": 1 / 62, "d3": 1 / 63 + 1 / 61, "d4": 1 / 62})
+    assert fused["q2"] == pytest.approx({"d2": 1 / 61})  # a query one list has no documents for
+    assert rrf([{}, {}], k=60) == {}
+
+
+def test_hybrid_first_stage_fuses_bm25_and_dense(tmp_path):
+    ds = tiny_dataset()
+    cfg = {**retriever_config("hybrid"), "depth": 5, "dense": {"max_seq_length": 32}, "bm25": {"k1": 1.2}}
+    hybrid = build_retriever(cfg, tmp_path)
+    assert hybrid.name == "hybrid" and hybrid.components["bm25"].k1 == 1.2
+    assert hybrid.describe()["components"]["dense"]["retriever"] == "dense"
+    run = hybrid.retrieve(ds, ["q1", "q2", "q3"], 3)
+    bm25 = build_retriever(retriever_config("bm25"), tmp_path).retrieve(ds, ["q1", "q2", "q3"], 5)
+    dense = build_retriever({**retriever_config("dense"), "max_seq_length": 32}, tmp_path).retrieve(ds, ["q1", "q2", "q3"], 5)
+    expected = rrf([bm25, dense], 60)
+    for q in run:
+        assert len(run[q]) == 3
+        assert run[q] == pytest.approx({d: expected[q][d] for d in run[q]})
+        assert min(run[q].values()) >= max(v for d, v in expected[q].items() if d not in run[q])
+    assert next(iter(sorted(run["q1"], key=run["q1"].get, reverse=True))) == "d1"
+    pairs = [(q, d) for q in run for d in run[q]] + [("q3", "d5")]
+    scores = hybrid.score_pairs(ds, pairs)
+    np.testing.assert_allclose(scores[:-1], [run[q][d] for q, d in pairs[:-1]], rtol=1e-6)
+    with pytest.raises(DataError, match="not in the corpus"):
+        hybrid.score_pairs(ds, [("q1", "nope")])
+    with pytest.raises(ConfigError, match="retriever.method"):
+        build_retriever({**cfg, "method": "combsum"}, tmp_path)
+    # usable as an eval first stage by name
+    assert build_first_stage("hybrid", None, tmp_path).name == "hybrid"

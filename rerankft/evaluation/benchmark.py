@@ -38,10 +38,11 @@ from rerankft.core.settings import select
 from rerankft.core.systems import FUSED, ORACLE, SEP, is_reranked, system
 from rerankft.evaluation import report
 from rerankft.evaluation.compare import compare_systems, headroom
+from rerankft.evaluation.fusion_fit import signal_runs
 from rerankft.evaluation.rankings import oracle_rankings, rerank_with_tail
 from rerankft.evaluation.rerankers import make_reranker_factory, retrieve_first_stages
 from rerankft.evaluation.stats import bootstrap_ci
-from rerankft.scoring.fusion import fuse
+from rerankft.scoring.fusion import fuse, fuse_signals
 
 log = logging.getLogger("rerankft")
 
@@ -104,13 +105,17 @@ def _stats_delta(before: Mapping, after: Mapping) -> dict:
     return out
 
 
-def _reranked_first_stages(cfg, fs_runs: Mapping[str, Run]) -> list[str]:
-    """Which first stages' candidates the rerankers see (default: all).
+def _reranked_first_stages(cfg, fs_runs: Mapping[str, Run], chosen: str | None = None) -> list[str]:
+    """Which first stages' candidates the rerankers see (default: all; ``dev``: the one chosen on dev).
 
     Reranking costs the same for each first stage, so a time-boxed run can rerank one and still
     report the others alone.
     """
     wanted = select(cfg, "eval.rerank_first_stages", None)
+    if wanted == "dev":
+        # The candidates whose tuned (or fused) ranking did best on the dev queries; without a
+        # dev choice (eval of a model without fusion.json) every first stage is reranked.
+        return [chosen] if chosen in fs_runs else list(fs_runs)
     reranked = [fs for fs in fs_runs if wanted is None or fs in [str(w) for w in wanted]]
     if wanted is not None and not reranked:
         raise ConfigError(f"eval.rerank_first_stages={list(wanted)} names none of the first stages {list(fs_runs)}")
@@ -136,7 +141,16 @@ def _cost(wall: float, used: dict, n_queries: int, n_candidates: int, spec: str)
     }
 
 
-def _rerank_all(dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s: Settings, query_ids):
+def _fused_scores(cfg, dataset, reranked: Run, candidates: Run, weight) -> Run:
+    """A fitted fusion applied to test scores: a float is the old single first-stage weight, a dict
+    weights the exact BM25 / dense scores of every candidate (:mod:`rerankft.evaluation.fusion_fit`)."""
+    if not isinstance(weight, Mapping):
+        return fuse(reranked, candidates, float(weight))
+    used = [n for n, w in weight.items() if float(w) > 0]
+    return fuse_signals(reranked, signal_runs(cfg, dataset, candidates, used) if used else {}, weight)
+
+
+def _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s: Settings, query_ids):
     """Every reranker over every reranked first stage's candidates: (rankings, cost) per system."""
     rankings: dict[str, dict[str, list[str]]] = {}
     cost: dict[str, dict] = {}
@@ -156,8 +170,9 @@ def _rerank_all(dataset, rerankers, factory, fs_runs, candidates, reranked_fs, f
             weight = fusion.get(name, {}).get(fs)
             if weight is not None:
                 fused = f"{sys_name}{FUSED}"
-                rankings[fused] = rerank_with_tail(fs_runs[fs], fuse(reranked, candidates[fs], float(weight)), s.top_k)
-                cost[fused] = {**cost[sys_name], "fusion_weight": float(weight)}
+                scores = _fused_scores(cfg, dataset, reranked, candidates[fs], weight)
+                rankings[fused] = rerank_with_tail(fs_runs[fs], scores, s.top_k)
+                cost[fused] = {**cost[sys_name], "fusion_weight": weight if isinstance(weight, Mapping) else float(weight)}
         del reranker
         gc.collect()
     return rankings, cost
@@ -183,11 +198,15 @@ def run_benchmark(
     first_stage_runs: Mapping[str, Run] | None = None,
     reranker_factory: Callable[[str], object] | None = None,
     fusion: Mapping[str, Mapping[str, float]] | None = None,
+    selection: Mapping | None = None,
 ) -> dict:
     """Benchmark first stages, ``rerankers`` ({name: model}) on their top-k, and oracles; write every output.
 
     ``fusion`` ({reranker name: {first stage: weight}}, see :mod:`rerankft.scoring.fusion`) adds a
     system ``<fs>>><name>+fusion`` that reuses the reranker's scores (no extra model calls).
+    ``selection`` (a train run's fusion.json: the dev queries' choices) names the candidates to
+    rerank under ``eval.rerank_first_stages=dev`` and the **final system**, chosen on dev, which
+    metrics.json reports under ``final`` with its test figures.
     ``first_stage_runs`` ({name: run}) and ``reranker_factory`` (model spec -> object with
     ``rerank_run`` and ``stats``) replace retrieval and model loading, for tests.
     Returns the metrics.json dict (also written to ``out_dir/metrics.json``).
@@ -205,21 +224,17 @@ def run_benchmark(
     else:
         fs_runs, fs_info = dict(first_stage_runs), {n: {"source": "given"} for n in first_stage_runs}
     candidates = {fs: truncate_run(run, s.top_k) for fs, run in fs_runs.items()}
-    reranked_fs = _reranked_first_stages(cfg, fs_runs)
+    selection = dict(selection or {})
+    reranked_fs = _reranked_first_stages(cfg, fs_runs, selection.get("candidates"))
     fusion = {n: dict(w) for n, w in (fusion or {}).items() if n in rerankers}
 
     # 3-4. Rerankers (one model load each, the same candidates for each first stage) and oracles.
     factory = reranker_factory or make_reranker_factory(cfg)
-    rankings, cost = _rerank_all(dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s, query_ids)
+    rankings, cost = _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s, query_ids)
     for fs, run in fs_runs.items():
         rankings[fs] = {q: ranked_ids(run[q]) for q in run}
         rankings[system(fs, ORACLE)] = oracle_rankings(run, qrels, s.top_k)
-    # Reranker names as systems: each reranker, then its fused variant when it has one.
-    names = [x for n in rerankers for x in ([n, f"{n}{FUSED}"] if n in fusion else [n])]
-    # Table order: each first stage, its rerankers, then its oracle.
-    systems = []
-    for fs in fs_runs:
-        systems += [fs] + [system(fs, n) for n in names if system(fs, n) in rankings] + [system(fs, ORACLE)]
+    names, systems = _system_order(fs_runs, rerankers, fusion, rankings)
 
     # 5. Scores, intervals, tests, headroom.
     scores, per_query, ci, eval_runs = _score_systems(qrels, rankings, systems, s, query_ids)
@@ -246,12 +261,43 @@ def run_benchmark(
                  "recall_at_top_k": candidate_recall[fs]}
             for fs in fs_runs
         },
+        "final": _final(selection, scores, systems, s.measures),
         "statistics": _statistics_note(s, len(comparisons)),
         "notes": _notes(s.top_k),
     }
     # 6. Outputs (each written atomically).
     write_outputs(Path(out_dir), metrics, eval_runs, per_query, query_ids)
     return metrics
+
+
+def _system_order(fs_runs, rerankers, fusion, rankings) -> tuple[list[str], list[str]]:
+    """Reranker names (each, then its fused variant) and the table order: each first stage, its rerankers, its oracle."""
+    names = [x for n in rerankers for x in ([n, f"{n}{FUSED}"] if n in fusion else [n])]
+    systems = []
+    for fs in fs_runs:
+        systems += [fs] + [system(fs, n) for n in names if system(fs, n) in rankings] + [system(fs, ORACLE)]
+    return names, systems
+
+
+def _final(selection: Mapping, scores, systems: list[str], measures: list[str]) -> dict | None:
+    """The system chosen on dev with its test figures; None when nothing was chosen on dev (no test-based fallback)."""
+    name = selection.get("final")
+    if not name:
+        return None
+    if name not in systems:
+        log.warning("the final system chosen on dev, %s, is not among the benchmarked systems %s", name, systems)
+        return {"system": name, "chosen_on": "dev", "test": None}
+    dev = selection.get("dev_ndcg@10", {})
+    both = [n for n in dev if n in scores and "nDCG@10" in scores[n]]
+    agreement = None
+    if len(both) >= 3:  # how far the dev ranking of systems predicts the test ranking (Kendall's tau-b)
+        from scipy.stats import kendalltau
+
+        tau = kendalltau([dev[n] for n in both], [scores[n]["nDCG@10"] for n in both]).statistic
+        agreement = {"systems": len(both), "kendall_tau": None if tau != tau else round(float(tau), 4)}
+    return {"system": name, "chosen_on": f"dev ({selection.get('dev_queries')} queries carved from the training split)",
+            "dev_ndcg@10": dev.get(name), "dev_vs_test_ndcg@10": {n: [dev[n], float(scores[n]["nDCG@10"])] for n in both},
+            "dev_test_agreement": agreement, "test": {m: float(scores[name][m]) for m in measures}}
 
 
 def _statistics_note(s: Settings, n_comparisons: int) -> dict:

@@ -1,7 +1,19 @@
-"""Fitting the fusion weight on dev queries (the maths of fusion is in :mod:`rerankft.scoring.fusion`).
+"""Choices made on dev queries: fusion weights, the candidates to rerank, and the final system.
 
-The weight of ``(1 - w) * z(reranker) + w * z(first stage)`` is chosen on the dev queries carved from
-the training split, never on test; ``w = 0`` (the reranker alone) wins ties.
+Everything here runs on the dev queries carved from the training split, never on test:
+
+* for each first stage in ``eval.first_stages`` (BM25, dense, hybrid), its top ``rerank.top_k``
+  are reranked by the tuned model exactly as the benchmark will rerank the test queries';
+* the fusion weights of ``(1 - sum w) * z(tuned) + w_bm25 * z(bm25) + w_dense * z(dense)`` are the
+  grid point with the best dev nDCG@10 (least total weight wins ties), see :mod:`rerankft.scoring.fusion`;
+* the **final system** is the one with the best dev nDCG@10 among every first stage alone, the
+  tuned reranker on each one's candidates and its fused variant (simpler systems win ties). The
+  benchmark reports it as ``metrics.json["final"]`` and the report headlines it.
+
+Why our own grid search and not ranx's ``optimize_fusion``: ranx normalises over each run's whole
+list and fills missing documents with zero, while the signals here are exact scores of the same
+candidates; the search is 55 dev evaluations of a few dozen queries; and ranx compiles its
+numba kernels on first use (tens of seconds on two cores).
 """
 
 from __future__ import annotations
@@ -10,11 +22,16 @@ import logging
 
 from rerankft.core.metrics import ndcg_at_10
 from rerankft.core.runs import Run
-from rerankft.evaluation.rerankers import make_reranker_factory, reranked_first_stages
+from rerankft.core.settings import select
+from rerankft.core.systems import FUSED, system
+from rerankft.evaluation.rerankers import make_reranker_factory
 from rerankft.retrieval.factory import build_first_stage
-from rerankft.scoring.fusion import GRID, fuse
+from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid
 
 log = logging.getLogger("rerankft")
+
+SIGNALS = ("bm25", "dense")  # first stages that score any (query, document) pair exactly
+TUNED = "tuned"
 
 
 def fit_weight(qrels, reranked: Run, first_stage: Run, grid=GRID) -> tuple[float, dict[float, float]]:
@@ -25,34 +42,79 @@ def fit_weight(qrels, reranked: Run, first_stage: Run, grid=GRID) -> tuple[float
     return weight, curve
 
 
-def fit_fusion(cfg, dataset, dev_qrels, model_dir) -> dict | None:
-    """Fit a fusion weight for ``model_dir`` on the dev queries, for each first stage the benchmark reranks.
+def fit_weights(qrels, reranked: Run, signals: dict[str, Run], step: float = 0.1) -> tuple[dict[str, float], float]:
+    """The signal weights with the best dev nDCG@10 on a ``step`` grid (least total weight wins ties)."""
+    best_w, best = None, -1.0
+    for weights in weight_grid(list(signals), step=step):
+        value = ndcg_at_10(qrels, fuse_signals(reranked, signals, weights))
+        if value > best + 1e-12:
+            best_w, best = weights, value
+    return best_w, best
 
-    Every dev query's top ``rerank.top_k`` candidates are scored exactly as the benchmark will
-    score the test queries' (same first stage, depth, max_length and backend). Returns what
-    ``fusion.json`` holds, or None without dev queries.
+
+def signal_runs(cfg, dataset, candidates: Run, names=SIGNALS) -> dict[str, Run]:
+    """Each signal's exact score of every candidate (whichever first stage retrieved it)."""
+    pairs = [(q, d) for q, docs in candidates.items() for d in docs]
+    out: dict[str, Run] = {}
+    for name in names:
+        scores = build_first_stage(name, cfg, select(cfg, "cache_dir", None)).score_pairs(dataset, pairs)
+        run: Run = {q: {} for q in candidates}
+        for (q, d), s in zip(pairs, scores):
+            run[q][d] = float(s)
+        out[name] = run
+    return out
+
+
+def choose_final(dev: dict[str, float]) -> str:
+    """The best system on dev; ties go to the simpler one (first stage < reranker < fused), then to the earlier."""
+
+    def complexity(name: str) -> int:
+        return 2 if name.endswith(FUSED) else 1 if ">>" in name else 0
+
+    order = {name: i for i, name in enumerate(dev)}
+    return min(dev, key=lambda n: (-round(dev[n], 10), complexity(n), order[n]))
+
+
+def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict | None:
+    """Rerank every first stage's dev candidates with ``model_dir``; fit fusion weights; choose the final system.
+
+    Returns what ``fusion.json`` holds (weights per first stage, dev nDCG@10 of every system, the
+    chosen candidates and final system), or None without dev queries. ``fusion=False``
+    (``rerank.fusion=false``) fits no weights: the choices are among first stages and tuned alone.
     """
     if not dev_qrels:
-        log.warning("no dev queries: no fusion weight fitted")
+        log.warning("no dev queries: no fusion weights fitted and no final system chosen")
         return None
-
     top_k = int(cfg.rerank.top_k)
     qids = sorted(dev_qrels)
+    first_stages = [str(n) for n in select(cfg, "eval.first_stages", ["bm25", "dense"])]
+    signals_used = list(SIGNALS)
     reranker = make_reranker_factory(cfg)(str(model_dir))  # the benchmark's own settings
-    weights, curves = {}, {}
-    for fs in reranked_first_stages(cfg):
-        run = build_first_stage(fs, cfg, cfg.get("cache_dir")).retrieve(dataset, qids, k=top_k)
-        reranked = reranker.rerank_run(dataset, run, top_k, query_ids=qids, desc=f"dev fusion {fs}")
-        weights[fs], curve = fit_weight(dev_qrels, reranked, run)
-        curves[fs] = {f"{w:.1f}": round(v, 5) for w, v in curve.items()}
-        log.info("fusion with %s: weight %.1f on %d dev queries (dev nDCG@10 %.4f alone -> %.4f fused)",
-                 fs, weights[fs], len(qids), curve[0.0], curve[weights[fs]])
+    weights: dict[str, dict[str, float]] = {}
+    dev: dict[str, float] = {}
+    runs = {fs: build_first_stage(fs, cfg, cfg.get("cache_dir")).retrieve(dataset, qids, k=top_k) for fs in first_stages}
+    dev.update({fs: ndcg_at_10(dev_qrels, run) for fs, run in runs.items()})  # first stages alone first (tie order)
+    for fs, run in runs.items():
+        reranked = reranker.rerank_run(dataset, run, top_k, query_ids=qids, desc=f"dev {fs}")
+        dev[system(fs, TUNED)] = ndcg_at_10(dev_qrels, reranked)
+        if fusion:
+            signals = signal_runs(cfg, dataset, run, signals_used)
+            weights[fs], dev[system(fs, TUNED) + FUSED] = fit_weights(dev_qrels, reranked, signals)
+        log.info("dev %s: %s %.4f, tuned %.4f, fused %s with %s", fs, fs, dev[fs], dev[system(fs, TUNED)],
+                 dev.get(system(fs, TUNED) + FUSED), weights.get(fs))
     reranker.close()
+    final = choose_final(dev)
+    tuned_systems = {n: v for n, v in dev.items() if ">>" in n}
+    candidates = choose_final(tuned_systems).split(">>", 1)[0]
+    log.info("final system chosen on %d dev queries: %s (dev nDCG@10 %.4f); tuned reranks %s's candidates",
+             len(qids), final, dev[final], candidates)
     return {
-        "method": "(1 - w) * z(reranker) + w * z(first stage), z-scores per query over the top-k candidates",
+        "method": "(1 - sum w) * z(tuned) + sum w_s * z(signal s), z-scores per query over the top-k candidates",
+        "signals": signals_used if fusion else [],
         "weights": weights,
         "dev_queries": len(qids),
         "top_k": top_k,
-        "grid": list(GRID),
-        "dev_ndcg@10_by_weight": curves,
+        "dev_ndcg@10": {n: round(v, 6) for n, v in dev.items()},
+        "final": final,
+        "candidates": candidates,
     }

@@ -94,6 +94,37 @@ def primary_measure(metrics: dict) -> str:
     return "nDCG@10" if "nDCG@10" in metrics["measures"] else metrics["measures"][0]
 
 
+def final_lines(metrics: dict) -> list[str]:
+    """The headline: the system chosen on dev queries, its test figures, and how it compares with each first stage."""
+    final = metrics.get("final")
+    if not final:
+        return ["No final system: nothing was chosen on dev queries (a train run chooses one; "
+                "`scripts/eval.py tuned=<train run>` reuses its choice). The table below compares every system."]
+    name, m = final["system"], primary_measure(metrics)
+    if final.get("test") is None:
+        return [f"The final system chosen on dev, {name}, was not benchmarked here (see eval.rerank_first_stages)."]
+    systems = metrics["systems"]
+    first_stages = [s for s in systems if SEP not in s]
+    line = (f"**Final system: {name}** (chosen on {final['chosen_on']}, dev {m} {final.get('dev_ndcg@10') or 0:.3f}): "
+            f"test {m} **{systems[name][m]:.3f}**")
+    lines = [line + "."]
+    if name in first_stages:
+        lines.append(f"- On the dev queries no tuned system beat {name} alone, so the final system is a first stage: "
+                     "fine-tuning did not pay off on this collection's dev split (the tuned rows below show by how much).")
+    agreement = final.get("dev_test_agreement")
+    if agreement and agreement.get("kendall_tau") is not None:
+        lines.append(f"- Dev predicts test: Kendall tau {agreement['kendall_tau']:+.2f} between the dev and test nDCG@10 "
+                     f"rankings of the {agreement['systems']} systems scored on both (1 = same order; small dev splits are noisy).")
+    for fs in first_stages:
+        if fs == name:
+            continue
+        c = _comparison(metrics, name, fs, m)
+        delta = systems[name][m] - systems[fs][m]
+        p = f"; paired {_fmt_p(c['p'])}, {_fmt_p(c['p_holm'])} Holm-adjusted" if c else ""
+        lines.append(f"- vs {fs} alone ({systems[fs][m]:.3f}): {delta:+.3f}{p}.")
+    return lines
+
+
 def summary_lines(metrics: dict) -> list[str]:
     """Plain-words verdicts: who beats whom by how much (with p), and how much headroom is closed."""
     m = primary_measure(metrics)
@@ -179,6 +210,8 @@ def markdown(metrics: dict) -> str:
         "",
         "## Summary",
         "",
+        *final_lines(metrics),
+        "",
         *summary_lines(metrics),
         "",
         "## Results",
@@ -203,12 +236,9 @@ def markdown(metrics: dict) -> str:
     if fusion:
         parts += ["## Score fusion", ""]
         for name, f in fusion.items():
-            ws = ", ".join(f"{fs}: w = {w:.1f}" for fs, w in f["weights"].items())
-            parts.append(
-                f"- {name}: (1 - w) * z({f['reranker']}) + w * z(first-stage score) per query over the top "
-                f"{metrics['top_k']}, w fitted on the dev queries (never the test split): {ws}. "
-                "w = 0 would be the reranker alone; it costs no extra model calls."
-            )
+            parts.append(f"- {name}: weights fitted on the dev queries (never the test split), per first stage's candidates: "
+                         f"{_weights_text(f['weights'])}. Scores are z-normalised per query over the top {metrics['top_k']}; "
+                         f"the reranker keeps the rest of the weight; it costs no extra model calls.")
         parts.append("")
     parts += [
         "## Files",
@@ -217,6 +247,17 @@ def markdown(metrics: dict) -> str:
         "",
     ]
     return "\n".join(parts)
+
+
+def _weights_text(weights: dict) -> str:
+    """{fs: 0.3} (one first-stage weight) or {fs: {"bm25": 0.2, "dense": 0.3}} -> readable text."""
+    out = []
+    for fs, w in weights.items():
+        if isinstance(w, dict):
+            out.append(f"{fs}: " + " + ".join(f"{w_s:.1f} * z({sig})" for sig, w_s in w.items()))
+        else:
+            out.append(f"{fs}: {float(w):.1f} * z({fs})")
+    return "; ".join(out)
 
 
 def _winloss_pair(metrics: dict) -> tuple[str, str] | None:

@@ -99,12 +99,6 @@ def resolve_rerankers(cfg) -> dict[str, str]:
     return out
 
 
-def reranked_first_stages(cfg) -> list[str]:
-    """The first stages whose top-k the rerankers reorder: eval.rerank_first_stages, else all eval.first_stages."""
-    wanted = select(cfg, "eval.rerank_first_stages", None)
-    return [str(n) for n in (wanted if wanted is not None else select(cfg, "eval.first_stages", ["bm25", "dense"]))]
-
-
 def read_fusion(tuned: str | None) -> dict | None:
     """The fusion.json a train run wrote next to its model (None when there is none)."""
     import json

@@ -1,4 +1,4 @@
-"""Build a first stage from its config: ``retriever=<dense|bm25|trec_run>`` or a name in ``eval.first_stages``.
+"""Build a first stage from its config: ``retriever=<dense|bm25|hybrid|trec_run>`` or a name in ``eval.first_stages``.
 """
 
 from __future__ import annotations
@@ -9,25 +9,26 @@ from rerankft.core.errors import ConfigError
 from rerankft.retrieval.base import _cfg_get, retriever_config
 from rerankft.retrieval.bm25 import BM25Retriever
 from rerankft.retrieval.dense import DenseRetriever
+from rerankft.retrieval.hybrid import HybridRetriever
 from rerankft.retrieval.trec_run import TrecRunRetriever
 
 log = logging.getLogger(__name__)
 
 
-FIRST_STAGES = ("bm25", "dense")  # built from configs/retriever/<name>.yaml
-_KINDS = {"dense": DenseRetriever, "bm25": BM25Retriever, "trec_run": TrecRunRetriever, "run": TrecRunRetriever}
+FIRST_STAGES = ("bm25", "dense", "hybrid")  # built from configs/retriever/<name>.yaml
+_KINDS = {"dense": DenseRetriever, "bm25": BM25Retriever, "hybrid": HybridRetriever, "trec_run": TrecRunRetriever, "run": TrecRunRetriever}
 
 
 def build_retriever(cfg_retriever, cache_dir):
-    """The retriever named by ``retriever.kind`` (dense | bm25 | trec_run)."""
+    """The retriever named by ``retriever.kind`` (dense | bm25 | hybrid | trec_run)."""
     kind = _cfg_get(cfg_retriever, "kind", None)
     if kind not in _KINDS:
-        raise ConfigError(f"retriever.kind={kind!r} is unknown: use retriever=dense, retriever=bm25 or retriever=trec_run")
+        raise ConfigError(f"retriever.kind={kind!r} is unknown: use retriever=dense, retriever=bm25, retriever=hybrid or retriever=trec_run")
     return _KINDS[kind](cfg_retriever, cache_dir)
 
 
 def build_first_stage(name: str, cfg, cache_dir):
-    """A first stage by name for ``eval.first_stages``: 'bm25' or 'dense' (or 'run' when retriever=trec_run).
+    """A first stage by name for ``eval.first_stages``: 'bm25', 'dense' or 'hybrid' (or 'run' when retriever=trec_run).
 
     When the config's own ``retriever`` group is of that kind its settings are used (so
     ``retriever.name=<model>`` changes the dense first stage too); otherwise the packaged defaults.
@@ -39,7 +40,7 @@ def build_first_stage(name: str, cfg, cache_dir):
             raise ConfigError(f"eval.first_stages names '{name}' but retriever is not trec_run: add retriever=trec_run retriever.path=<file>")
         return TrecRunRetriever(current, cache_dir)
     if name not in FIRST_STAGES:
-        raise ConfigError(f"eval.first_stages contains unknown first stage {name!r}: use bm25, dense (or run with retriever=trec_run)")
+        raise ConfigError(f"eval.first_stages contains unknown first stage {name!r}: use bm25, dense, hybrid (or run with retriever=trec_run)")
     if current_kind == name:
         return build_retriever(current, cache_dir)
     return build_retriever(retriever_config(name), cache_dir)

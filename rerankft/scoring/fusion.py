@@ -1,4 +1,4 @@
-"""Score fusion: a reranker's score interpolated with its first stage's score, the weight fit on dev.
+"""Score fusion: a reranker's score interpolated with first-stage scores, the weights fit on dev.
 
 Why: a cross-encoder fine-tuned on a few hundred judged pairs is a useful but noisy ranker,
 and the first stage (BM25's exact term matches, or the bi-encoder) carries evidence that is
@@ -9,7 +9,10 @@ candidates, so the weight does not depend on either score's scale:
 
     fused = (1 - w) * z(reranker) + w * z(first stage)
 
-``w`` is chosen on the dev queries (carved from the training split, never the test split)
+or, with several signals (BM25's and the bi-encoder's score of every candidate, whichever
+first stage supplied the candidates), ``(1 - sum w_i) * z(reranker) + sum w_i * z(signal_i)``.
+
+The weights are chosen on the dev queries (carved from the training split, never the test split)
 from a coarse grid; ``w = 0`` (the reranker alone) is on the grid and wins ties, so fusion
 only appears where dev queries say it helps. The benchmark reports the fused system as
 ``<first stage>>><reranker>+fusion`` next to the reranker alone, so both are visible.
@@ -17,8 +20,10 @@ only appears where dev queries say it helps. The benchmark reports the fused sys
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+from typing import Mapping
 
 from rerankft.core.runs import Run
 
@@ -42,14 +47,41 @@ def zscores(scores: dict[str, float]) -> dict[str, float]:
 
 def fuse(reranked: Run, first_stage: Run, weight: float) -> Run:
     """Interpolate per query over the reranked candidates (the first stage's score of each)."""
-    if not 0.0 <= weight <= 1.0:
-        raise ValueError(f"fusion weight must be in [0, 1], got {weight}")
+    return fuse_signals(reranked, {"first-stage": first_stage}, {"first-stage": weight})
+
+
+def fuse_signals(reranked: Run, signals: Mapping[str, Run], weights: Mapping[str, float]) -> Run:
+    """``(1 - sum w) * z(reranker) + sum w_i * z(signal_i)`` per query over the reranked candidates.
+
+    Every signal must score every candidate (retrievers' ``score_pairs`` do, for any document).
+    """
+    total = sum(float(w) for w in weights.values())
+    if any(float(w) < 0 for w in weights.values()) or total > 1.0 + 1e-9:
+        raise ValueError(f"fusion weights must be >= 0 and sum to at most 1, got {dict(weights)}")
+    used = {name: float(w) for name, w in weights.items() if float(w) > 0}
+    unknown = [n for n in used if n not in signals]
+    if unknown:
+        raise ValueError(f"fusion weights name signals that were not computed: {unknown}")
     out: Run = {}
     for qid, docs in reranked.items():
-        fs = first_stage.get(qid, {})
-        missing = [d for d in docs if d not in fs]
-        if missing:
-            raise ValueError(f"query {qid}: reranked documents without a first-stage score: {missing[:3]}")
-        zr, zf = zscores(docs), zscores({d: fs[d] for d in docs})
-        out[qid] = {d: (1.0 - weight) * zr[d] + weight * zf[d] for d in docs}
+        fused = {d: (1.0 - total) * z for d, z in zscores(docs).items()}
+        for name, w in used.items():
+            sig = signals[name].get(qid, {})
+            missing = [d for d in docs if d not in sig]
+            if missing:
+                raise ValueError(f"query {qid}: reranked documents without a {name} score: {missing[:3]}")
+            for d, z in zscores({d: sig[d] for d in docs}).items():
+                fused[d] += w * z
+        out[qid] = fused
     return out
+
+
+def weight_grid(signals: list[str], step: float = 0.1, max_total: float = 0.9) -> list[dict[str, float]]:
+    """Every weight vector on a ``step`` grid with sum <= ``max_total`` (the reranker keeps >= 1 - max_total).
+
+    Ordered by total weight, so a search that keeps the first best picks the least fusion that does as well.
+    """
+    n = round(max_total / step)
+    combos = [c for c in itertools.product(range(n + 1), repeat=len(signals)) if sum(c) <= n]
+    combos.sort(key=lambda c: (sum(c), c))
+    return [{s: round(k * step, 6) for s, k in zip(signals, c)} for c in combos]
