@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sys
+import traceback
 from typing import Callable
 
 from rerankft.core.errors import RerankftError
@@ -56,20 +58,83 @@ def shared_run_dir_overrides(argv: list[str], environ=os.environ) -> list[str]:
     return extra
 
 
+def _check_resume(argv: list[str]) -> None:
+    """``train.resume=<dir>``: refuse a missing directory (it would be created and trained from scratch)
+    and leave a finished run untouched (it would be trained further and its metrics rewritten)."""
+    resume = next((a.split("=", 1)[1] for a in argv[1:] if a.split("=", 1)[0].lstrip("+") == "train.resume"), None)
+    if not resume or resume.lower() in ("null", "none"):
+        return
+    path = os.path.expanduser(resume)
+    if not os.path.isdir(path):
+        print(f"error: train.resume={resume}: no such run directory (give the directory an interrupted "
+              "`python scripts/train.py` printed)", file=sys.stderr)
+        sys.exit(2)
+    if os.path.isfile(os.path.join(path, "metrics.json")):
+        print(f"train.resume={resume}: this run finished (its metrics.json is written); nothing to resume, "
+              "nothing changed. Start a new run to train again.", file=sys.stderr)
+        sys.exit(0)
+
+
 def prepare_argv(argv: list[str]) -> list[str]:
-    """``argv`` plus :func:`shared_run_dir_overrides`; called by the scripts before Hydra parses it."""
-    return list(argv) + shared_run_dir_overrides(argv)
+    """``argv`` plus :func:`shared_run_dir_overrides`; called by the scripts before Hydra parses it.
+
+    An explicit ``hydra.run.dir`` that cannot be created stops here with one line and exit 2:
+    Hydra would create it before any rerankft code runs, with a traceback.
+    """
+    _check_resume(argv)
+    argv = list(argv) + shared_run_dir_overrides(argv)
+    run_dir = next((a.split("=", 1)[1] for a in reversed(argv[1:]) if a.split("=", 1)[0].lstrip("+") == "hydra.run.dir"), None)
+    if run_dir and "${" not in run_dir:
+        try:
+            os.makedirs(run_dir, exist_ok=True)
+        except OSError as e:
+            print(f"error: hydra.run.dir={run_dir} cannot be created: {e.strerror or e}", file=sys.stderr)
+            sys.exit(2)
+    return argv
+
+
+_WRITE_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.ENOTDIR}
+
+
+def _run_dir_or_none() -> str | None:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return HydraConfig.get().runtime.output_dir
+    except Exception:  # not under Hydra (tests, the Python API)
+        return None
 
 
 def run_main(job: Callable, cfg):
-    """Run ``job(cfg)``; a user error prints one clear line and exits 2 instead of a traceback."""
+    """Run ``job(cfg)``; a user error prints one clear line and exits 2 instead of a traceback.
+
+    Also one line for: a folder that cannot be written (permissions, read-only, disk full:
+    exit 2) and Ctrl-C (exit 130, with the command that resumes a train run).
+    ``debug=true`` adds the traceback but keeps the exit code.
+    """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     debug = bool(cfg.get("debug")) or os.environ.get("RERANKFT_DEBUG") == "1"
     try:
         return job(cfg)
     except RerankftError as e:
-        if debug:
+        _fail(f"error: {e}", e, debug, 2)
+    except OSError as e:
+        if e.errno not in _WRITE_ERRNOS:
             raise
-        log.error("%s", e)
-        print(f"error: {e}\n(run with debug=true or RERANKFT_DEBUG=1 for the traceback)", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"error: cannot write {e.filename or 'a file'}: {e.strerror} (check the folder's permissions and free space; "
+              "hydra.run.dir=<folder> and RERANKFT_CACHE=<folder> choose other places)", e, debug, 2)
+    except KeyboardInterrupt as e:
+        out = _run_dir_or_none()
+        hint = f"; resume with: python scripts/train.py train.resume={out}" if out and cfg.get("task") == "train" else ""
+        _fail(f"interrupted{hint}", e, debug, 130)
+
+
+def _fail(message: str, exc: BaseException, debug: bool, code: int):
+    log.error("%s", message)
+    if debug:
+        traceback.print_exception(exc)
+        print(message, file=sys.stderr)
+    else:
+        tip = "\n(run with debug=true or RERANKFT_DEBUG=1 for the traceback)" if code == 2 else ""
+        print(f"{message}{tip}", file=sys.stderr)
+    sys.exit(code)

@@ -32,7 +32,39 @@ def _positive_number(cfg: DictConfig, key: str) -> None:
         raise ConfigError(f"{key}={value!r} is invalid: expected a positive number")
 
 
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+PRIMARY = {"train": "train", "eval": "eval", "rerank": "rerank_file", "push": "push"}  # cfg.task -> configs/<file>.yaml
+CHECKED_BLOCKS = ("train", "dev", "eval", "hub", "rerank")  # blocks with one fixed set of keys
+
+
+def _check_known_keys(cfg: DictConfig) -> None:
+    """A key added with ``+`` (``+train.learnin_rate=...``, as Hydra suggests for a typo) would be ignored
+    silently: refuse keys the packaged configs do not define, naming the closest known one."""
+    import difflib
+
+    if str(select(cfg, "task", "")) not in PRIMARY:
+        return
+    known: dict[str, set] = {}  # a block's keys in any primary config (eval.permutations is eval.yaml's, read by train too)
+    for name in PRIMARY.values():
+        if (CONFIG_DIR / f"{name}.yaml").is_file():
+            for k, v in OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / f"{name}.yaml")).items():
+                if isinstance(v, dict):
+                    known.setdefault(k, set()).update(v)
+    rerank_defaults = CONFIG_DIR / "rerank" / "default.yaml"
+    if rerank_defaults.is_file():
+        known.setdefault("rerank", set()).update(OmegaConf.load(rerank_defaults).keys())
+    for block in CHECKED_BLOCKS:
+        if block not in known or not isinstance(cfg.get(block), DictConfig):
+            continue
+        for key in cfg[block]:
+            if key not in known[block]:
+                close = difflib.get_close_matches(str(key), sorted(known[block]), n=1)
+                hint = f"; did you mean {block}.{close[0]}?" if close else f"; known keys: {', '.join(sorted(known[block]))}"
+                raise ConfigError(f"{block}.{key} is not a setting rerankft knows{hint}")
+
+
 def validate_config(cfg: DictConfig) -> None:
+    _check_known_keys(cfg)
     for key in ("rerank.top_k", "rerank.batch_tokens", "rerank.max_length", "train.batch_size", "train.max_length", "dev.top_k"):
         _positive_int(cfg, key)
     _positive_int(cfg, "train.max_steps", allow_minus_one=True)

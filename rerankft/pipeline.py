@@ -33,6 +33,7 @@ from rerankft.mining.miner import mine_hard_negatives
 from rerankft.publish.hub import preflight as hub_preflight
 from rerankft.publish.hub import publish, push_run
 from rerankft.retrieval.factory import build_retriever
+from rerankft.scoring.empty import demote_empty_in_run
 from rerankft.scoring.reranker import Reranker
 
 log = logging.getLogger("rerankft")
@@ -105,7 +106,7 @@ def evaluate(cfg: DictConfig) -> float:
     validate_config(cfg)
     rerankers = resolve_rerankers(cfg)  # name -> model path/id; paths checked before data or models load
     check_model_names(cfg)  # hub ids: offline, they must already be in the Hugging Face cache
-    dataset = load_from_config(cfg.data)
+    dataset = load_from_config(cfg.data, needs=(str(cfg.eval.split),))  # only the split it evaluates
     write_run_info(out, cfg, dataset, seed=cfg.train.seed)
     # A tuned run's dev choices (fusion weights, candidates, final system) apply to `tuned`; never chosen on test.
     selection = read_fusion(cfg.get("tuned")) if "tuned" in rerankers else None
@@ -133,7 +134,7 @@ def rerank_file(cfg: DictConfig) -> dict:
     dataset = None
     if fmt == "trec":
         run_in = read_trec_run(src)
-        dataset = load_from_config(cfg.data)
+        dataset = load_from_config(cfg.data, needs=())  # texts only
         missing = [q for q in run_in if q not in dataset.queries]
         if missing:
             raise DataError(f"{src}: query ids not in data set '{dataset.name}': {', '.join(missing[:5])}")
@@ -175,7 +176,7 @@ def _rerank_candidates(rr, items: list[dict], top_k: int) -> tuple[dict, dict[tu
     for (qid, doc_id, text), s in zip(owners, scores):
         run[qid][doc_id] = float(s)
         texts[qid, doc_id] = text
-    return run, texts
+    return demote_empty_in_run(run, [(q, d) for q, d, _ in owners], [t for _, _, t in owners]), texts
 
 
 def _rerank_input(cfg: DictConfig) -> tuple[Path, str]:

@@ -4,9 +4,11 @@
     python scripts/push.py run_dir=outputs/train/<run> hub.dry_run=true      # <run>/hub_upload, no upload
 """
 
+import sys
+
 import hydra
 
-from rerankft.cli import run_main
+from rerankft.cli import prepare_argv, run_main
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="push")
@@ -17,4 +19,5 @@ def main(cfg):
 
 
 if __name__ == "__main__":
+    sys.argv = prepare_argv(sys.argv)  # an uncreatable hydra.run.dir: one line, exit 2
     main()

@@ -6,9 +6,11 @@
 Writes reranked.trec (and reranked.jsonl for JSONL input) plus rerank.json into the run directory.
 """
 
+import sys
+
 import hydra
 
-from rerankft.cli import run_main
+from rerankft.cli import prepare_argv, run_main
 
 
 @hydra.main(version_base="1.3", config_path="../configs", config_name="rerank_file")
@@ -19,4 +21,5 @@ def main(cfg):
 
 
 if __name__ == "__main__":
+    sys.argv = prepare_argv(sys.argv)  # an uncreatable hydra.run.dir: one line, exit 2
     main()

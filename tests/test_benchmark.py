@@ -264,3 +264,13 @@ def test_rerank_first_stages_limits_which_candidates_are_reranked(tmp_path):
     with pytest.raises(ConfigError, match="rerank_first_stages"):
         run_benchmark(cfg(eval={"rerank_first_stages": ["splade"]}), ds, {"base": "reverse"}, tmp_path / "x",
                       first_stage_runs=fs, reranker_factory=lambda spec: FakeReranker(spec, ds))
+
+
+def test_a_users_trec_run_is_benchmarked_as_a_first_stage_by_default():
+    from rerankft.evaluation.rerankers import first_stage_names
+
+    assert first_stage_names(cfg(eval={"first_stages": ["bm25", "dense"]})) == ["bm25", "dense"]
+    with_run = cfg(eval={"first_stages": ["bm25"]}, retriever={"kind": "trec_run", "path": "x.trec"})
+    assert first_stage_names(with_run) == ["run", "bm25"]
+    explicit = cfg(eval={"first_stages": ["bm25", "run"]}, retriever={"kind": "trec_run", "path": "x.trec"})
+    assert first_stage_names(explicit) == ["bm25", "run"]

@@ -36,7 +36,7 @@ def test_bad_config_value_names_the_key(tmp_path):
 
 def test_debug_flag_shows_traceback(tmp_path):
     r = run_script("eval.py", "rerank.top_k=0", "debug=true", f"hydra.run.dir={tmp_path / 'run'}")
-    assert r.returncode != 0 and "Traceback" in r.stderr
+    assert r.returncode == 2 and "Traceback" in r.stderr  # debug adds the traceback, the exit code stays a user error's
 
 
 def test_user_error_is_in_the_log_file_too(tmp_path):
@@ -52,4 +52,85 @@ def test_debug_env_var_shows_traceback(tmp_path):
     env = {**os.environ, "RERANKFT_DEBUG": "1"}
     r = subprocess.run([sys.executable, str(REPO / "scripts" / "eval.py"), "rerank.top_k=0", f"hydra.run.dir={tmp_path / 'run'}"],
                        capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
-    assert r.returncode != 0 and "Traceback" in r.stderr and "ConfigError" in r.stderr
+    assert r.returncode == 2 and "Traceback" in r.stderr and "ConfigError" in r.stderr
+
+
+def test_a_run_directory_that_cannot_be_created_is_one_line_exit_2(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    r = run_script("eval.py", f"hydra.run.dir={blocker / 'run'}")
+    assert r.returncode == 2 and "cannot be created" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.count("\n") == 1
+
+
+def test_an_unwritable_cache_is_one_line_exit_2(tmp_path):
+    import os
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    env = {**os.environ, "RERANKFT_CACHE": str(blocker / "cache")}
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "eval.py"), "rerankers=[]", "eval.first_stages=[bm25]",
+                        "rerank.cache=true", f"hydra.run.dir={tmp_path / 'run'}"],
+                       capture_output=True, text=True, cwd=REPO, timeout=300, env=env)
+    assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_one_run_per_directory_and_stale_locks_are_taken_over(tmp_path):
+    import json
+    import socket
+
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / ".rerankft.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        r = run_script("eval.py", "rerankers=[]", "eval.first_stages=[bm25]", f"hydra.run.dir={out}")
+        assert r.returncode == 2 and f"in use by process {holder.pid}" in r.stderr, r.stderr
+        assert not (out / "metrics.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder is gone: its lock is stale, taken over with a warning, and released at exit
+    r = run_script("eval.py", "rerankers=[]", "eval.first_stages=[bm25]", f"hydra.run.dir={out}")
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "no longer running" in (out / "eval.log").read_text()
+    assert (out / "metrics.json").is_file() and not (out / ".rerankft.lock").exists()
+
+
+def test_ctrl_c_is_one_line_exit_130_with_the_resume_command(tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "train.py"), f"hydra.run.dir={out}",
+                             f"cache_dir={tmp_path / 'cache'}"], cwd=REPO, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and not ((out / "train.log").is_file() and "queries:" in (out / "train.log").read_text()):
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-1500:]
+    assert f"resume with: python scripts/train.py train.resume={out}" in err and "Traceback" not in err, err[-1500:]
+
+
+def test_resume_refuses_a_missing_directory_and_leaves_a_finished_run_alone(tmp_path):
+    r = run_script("train.py", f"train.resume={tmp_path / 'typo'}")
+    assert r.returncode == 2 and "no such run directory" in r.stderr and not (tmp_path / "typo").exists()
+    done = tmp_path / "done"
+    done.mkdir()
+    (done / "metrics.json").write_text('{"systems": {}}')
+    before = {p.name: p.stat().st_mtime_ns for p in done.iterdir()}
+    r = run_script("train.py", f"train.resume={done}")
+    assert r.returncode == 0 and "this run finished" in r.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in done.iterdir()} == before
+
+
+def test_eval_works_on_a_test_only_folder_and_train_says_what_it_needs(beir_folder, tmp_path):
+    folder = beir_folder()  # only qrels/test.tsv, the way most BEIR data sets ship
+    r = run_script("eval.py", "data=beir_local", f"data.path={folder}", "rerankers=[]", "eval.first_stages=[bm25]",
+                   f"hydra.run.dir={tmp_path / 'eval'}")
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert (tmp_path / "eval" / "metrics.json").is_file()
+    assert "Warning: only 2 queries" in (tmp_path / "eval" / "report.md").read_text()
+    r = run_script("train.py", "data=beir_local", f"data.path={folder}", f"hydra.run.dir={tmp_path / 'train'}")
+    assert r.returncode == 2 and "training needs training queries" in r.stderr and "qrels/all.tsv" in r.stderr, r.stderr

@@ -64,3 +64,14 @@ def test_rerank_first_stages_is_a_list_null_or_dev(value, ok):
     else:
         with pytest.raises(ConfigError, match="eval.rerank_first_stages"):
             validate_config(cfg)
+
+
+def test_a_key_added_with_plus_must_exist():
+    from rerankft.config import validate_config
+    from rerankft.core.errors import ConfigError
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["+train.learnin_rate=1e-5"])
+        with pytest.raises(ConfigError, match=r"train.learnin_rate .*did you mean train.learning_rate"):
+            validate_config(cfg)
+        validate_config(compose(config_name="train", overrides=["+eval.permutations=100"]))  # eval.yaml's key

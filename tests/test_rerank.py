@@ -180,6 +180,44 @@ def test_rank_with_first_stage_fusion(cross_encoder):
         rr.rank("wing lift", docs, fusion_weight=0.4)
 
 
+def test_rank_with_several_signals_and_bad_documents(cross_encoder):
+    from rerankft.scoring.fusion import zscores
+    from rerankft.scoring.reranker import Reranker
+
+    rr = Reranker(cross_encoder)
+    docs = ["wing lift", "nozzle flow", "heat transfer", "boundary layer"]
+    alone = {r["corpus_id"]: r["score"] for r in rr.rank("wing lift", docs)}
+    bm25, dense = [1.0, 4.0, 2.0, 3.0], [0.9, 0.1, 0.5, 0.2]
+    fused = rr.rank("wing lift", docs, first_stage_scores={"bm25": bm25, "dense": dense},
+                    fusion_weight={"bm25": 0.2, "dense": 0.5})
+    z = [zscores(dict(enumerate(v))) for v in ({i: alone[i] for i in range(4)}.values(), bm25, dense)]
+    want = {i: 0.3 * z[0][i] + 0.2 * z[1][i] + 0.5 * z[2][i] for i in range(4)}
+    assert all(abs(r["score"] - want[r["corpus_id"]]) < 1e-6 for r in fused)
+    with pytest.raises(ValueError, match="3 scores for 4 documents"):
+        rr.rank("wing lift", docs, first_stage_scores={"bm25": bm25[:3]}, fusion_weight={"bm25": 0.2})
+    with pytest.raises(TypeError, match="one string"):
+        rr.rank("wing lift", "wing lift over a swept wing")
+
+
+def test_empty_passages_rank_last_with_the_default_head(tmp_path):
+    """The segment_cosine head (the offline default) scores (query, "") high; rerankft puts it last."""
+    from rerankft.data.dataset import RetrievalDataset
+    from rerankft.scoring.reranker import Reranker
+    from tests.rerank_fixtures import TOPICS, tuned_segment_cosine_model_dir
+
+    rr = Reranker(tuned_segment_cosine_model_dir())
+    for query, relevant in TOPICS[:6]:
+        docs = ["", relevant, "   ", TOPICS[-1][1]]
+        ranked = rr.rank(query, docs)
+        assert {r["corpus_id"] for r in ranked[-2:]} == {0, 2}, query
+        assert ranked[-1]["score"] == ranked[-2]["score"] < min(r["score"] for r in ranked[:2])
+    corpus = {"d0": {"title": "", "text": ""}, "d1": {"title": "", "text": TOPICS[0][1]},
+              "d2": {"title": "", "text": TOPICS[1][1]}}
+    ds = RetrievalDataset(name="tiny", corpus=corpus, queries={"q": TOPICS[0][0]}, qrels={"test": {}})
+    out = rr.rerank_run(ds, {"q": {"d0": 3.0, "d1": 2.0, "d2": 1.0}}, top_k=3)
+    assert min(out["q"], key=out["q"].get) == "d0"
+
+
 def test_rerank_run_reranks_top_k(cross_encoder):
     from rerankft.data.dataset import RetrievalDataset
     from rerankft.scoring.reranker import Reranker
@@ -194,6 +232,18 @@ def test_rerank_run_reranks_top_k(cross_encoder):
     assert np.isclose(out["q1"]["d1"], cross_encoder.predict([("wing lift", "heat")])[0], atol=1e-4)
     with pytest.raises(DataError, match="d9"):
         rr.rerank_run(ds, {"q1": {"d9": 1.0}}, top_k=2)
+
+
+def test_reranker_accepts_a_train_run_directory(tmp_path, model_dir):
+    import shutil
+
+    from rerankft.scoring.reranker import Reranker
+
+    run = tmp_path / "outputs" / "train" / "run1"
+    shutil.copytree(model_dir, run / "model")
+    rr = Reranker(str(run))
+    assert rr.name == str(run / "model")
+    assert np.allclose(rr.score([("wing lift", "lift")]), Reranker(model_dir).score([("wing lift", "lift")]))
 
 
 def test_load_errors(tmp_path, model_dir):

@@ -3,18 +3,71 @@
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
 import os
+import socket
 from pathlib import Path
+
+from rerankft.core.errors import ConfigError
 
 log = logging.getLogger("rerankft")
 
 
-def run_dir() -> Path:
-    """The run directory Hydra made for this job (honours hydra.run.dir / sweep dirs)."""
+def run_dir(lock: bool = True) -> Path:
+    """The run directory Hydra made for this job (honours hydra.run.dir / sweep dirs), locked for this run."""
     from hydra.core.hydra_config import HydraConfig
 
-    return Path(HydraConfig.get().runtime.output_dir)
+    out = Path(HydraConfig.get().runtime.output_dir)
+    if lock and is_main_process():  # the ranks of one launch share rank 0's lock
+        lock_run_dir(out)
+    return out
+
+
+LOCK_NAME = ".rerankft.lock"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def lock_run_dir(path: Path) -> Path:
+    """One run per directory: a lock file with our pid and host, removed when this process exits.
+
+    A second process gets a ConfigError naming the holder; a lock left by a dead process on this
+    host is taken over with a warning (a lock from another host is trusted: we cannot check it).
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    lock = path / LOCK_NAME
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                holder = json.loads(lock.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                holder = {}
+            if holder.get("pid") == me["pid"] and holder.get("host") == me["host"]:
+                return lock  # this process already holds it (a recipe called twice)
+            if holder.get("host") == me["host"] and isinstance(holder.get("pid"), int) and not _alive(holder["pid"]):
+                log.warning("taking over the lock of %s left by process %d, which is no longer running", path, holder["pid"])
+                lock.unlink(missing_ok=True)
+                continue
+            raise ConfigError(f"run directory {path} is in use by process {holder.get('pid', '?')} on "
+                              f"{holder.get('host', '?')} ({lock}); give this run its own hydra.run.dir") from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(me, f)
+        atexit.register(lambda: lock.unlink(missing_ok=True))
+        return lock
+    raise ConfigError(f"could not lock run directory {path} ({lock})")
 
 
 def is_main_process() -> bool:

@@ -180,8 +180,13 @@ def _log_warnings(ds: RetrievalDataset) -> None:
         log.warning("%s: %d %s", ds.name, n, what.replace("_", " "))
 
 
-def load_from_config(cfg) -> RetrievalDataset:
-    """Build the data set named by the ``data`` config group and make sure it has train/test splits."""
+def load_from_config(cfg, needs: tuple[str, ...] = ("train", "test")) -> RetrievalDataset:
+    """Build the data set named by the ``data`` config group and make sure it has the splits a recipe needs.
+
+    ``needs`` names roles (``train``, ``test``) mapped through ``data.splits``: training needs both
+    (carved from ``all`` when missing); evaluation only the split it evaluates, so a folder with
+    only ``qrels/test.tsv`` (how most BEIR data sets ship) is enough for it.
+    """
     kind = cfg.get("kind")
     if kind == "demo":
         ds = load_demo()
@@ -200,5 +205,15 @@ def load_from_config(cfg) -> RetrievalDataset:
     else:
         raise DataError(f"data.kind '{kind}' is unknown: use one of demo, beir_local, beir_hub, pairs_jsonl")
     splits = cfg.get("splits") or {}
-    ensure_splits(ds, splits.get("train", "train"), splits.get("test", "test"), dict(cfg.get("split_ratios") or {}), int(cfg.get("split_seed", 0)))
+    train, test = splits.get("train", "train"), splits.get("test", "test")
+    wanted = [splits.get(role, role) for role in needs]
+    if not wanted:
+        return ds
+    if all(w in ds.qrels for w in wanted) and not (train in ds.qrels and test in ds.qrels):
+        return ds  # e.g. eval on a test-only folder: nothing to carve, nothing missing
+    if "train" in needs and train not in ds.qrels and test in ds.qrels and "all" not in ds.qrels:
+        raise DataError(f"data set '{ds.name}' has judgements only for split '{test}': training needs training queries. "
+                        f"Add qrels/{train}.tsv, or put every judgement in qrels/all.tsv and rerankft carves "
+                        f"'{train}' and '{test}' from it (data.split_ratios)")
+    ensure_splits(ds, train, test, dict(cfg.get("split_ratios") or {}), int(cfg.get("split_seed", 0)))
     return ds

@@ -40,7 +40,11 @@ from rerankft.evaluation import report
 from rerankft.evaluation.compare import compare_systems, headroom
 from rerankft.evaluation.fusion_fit import signal_runs
 from rerankft.evaluation.rankings import oracle_rankings, rerank_with_tail
-from rerankft.evaluation.rerankers import make_reranker_factory, retrieve_first_stages
+from rerankft.evaluation.rerankers import (
+    first_stage_names,
+    make_reranker_factory,
+    retrieve_first_stages,
+)
 from rerankft.evaluation.stats import bootstrap_ci
 from rerankft.scoring.fusion import fuse, fuse_signals
 
@@ -217,7 +221,7 @@ def run_benchmark(
 
     # 1-2. First stages once; their top-k are the candidates every reranker gets.
     if first_stage_runs is None:
-        names = [str(n) for n in select(cfg, "eval.first_stages", ["bm25", "dense"])]
+        names = first_stage_names(cfg)
         if not names:
             raise ConfigError("eval.first_stages is empty: give at least one of bm25, dense")
         fs_runs, fs_info = retrieve_first_stages(cfg, dataset, names, query_ids, s.depth)

@@ -24,7 +24,7 @@ from rerankft.core.metrics import ndcg_at_10
 from rerankft.core.runs import Run
 from rerankft.core.settings import select
 from rerankft.core.systems import FUSED, system
-from rerankft.evaluation.rerankers import make_reranker_factory
+from rerankft.evaluation.rerankers import first_stage_names, make_reranker_factory
 from rerankft.retrieval.factory import build_first_stage
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid
 
@@ -87,7 +87,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
         return None
     top_k = int(cfg.rerank.top_k)
     qids = sorted(dev_qrels)
-    first_stages = [str(n) for n in select(cfg, "eval.first_stages", ["bm25", "dense"])]
+    first_stages = first_stage_names(cfg)
     signals_used = list(SIGNALS)
     reranker = make_reranker_factory(cfg)(str(model_dir))  # the benchmark's own settings
     weights: dict[str, dict[str, float]] = {}

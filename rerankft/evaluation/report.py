@@ -208,6 +208,9 @@ def markdown(metrics: dict) -> str:
         f"{metrics['queries']} queries; every reranker reorders the same top {metrics['top_k']} candidates of each first stage. "
         f"`<first stage>>>oracle` sorts those candidates by the relevance judgements: the best any reranker of them can do.",
         "",
+        *([f"**Warning: only {metrics['queries']} queries.** With fewer than 10, confidence intervals and p-values "
+           "say little (a 2-query split can show [1.00, 1.00]); read the figures as anecdotes.", ""]
+          if metrics["queries"] < 10 else []),
         "## Summary",
         "",
         *final_lines(metrics),

@@ -99,6 +99,14 @@ def resolve_rerankers(cfg) -> dict[str, str]:
     return out
 
 
+def first_stage_names(cfg) -> list[str]:
+    """``eval.first_stages``, with the user's own run first when ``retriever=trec_run`` (it is what they compare against)."""
+    names = [str(n) for n in select(cfg, "eval.first_stages", ["bm25", "dense"])]
+    if select(cfg, "retriever.kind", None) == "trec_run" and not {"run", "trec_run"} & set(names):
+        names = ["run", *names]
+    return names
+
+
 def read_fusion(tuned: str | None) -> dict | None:
     """The fusion.json a train run wrote next to its model (None when there is none)."""
     import json

@@ -85,3 +85,20 @@ def weight_grid(signals: list[str], step: float = 0.1, max_total: float = 0.9) -
     combos = [c for c in itertools.product(range(n + 1), repeat=len(signals)) if sum(c) <= n]
     combos.sort(key=lambda c: (sum(c), c))
     return [{s: round(k * step, 6) for s, k in zip(signals, c)} for c in combos]
+
+
+def fusion_inputs(first_stage_scores, fusion_weight, n: int) -> tuple[dict, dict]:
+    """``Reranker.rank``'s fusion arguments as ({signal: scores}, {signal: weight}), checked.
+
+    One list and one float (a single first stage) or two dicts keyed by signal name.
+    """
+    signals = first_stage_scores if isinstance(first_stage_scores, Mapping) else (
+        {"first-stage": first_stage_scores} if first_stage_scores is not None else {})
+    weights = dict(fusion_weight) if isinstance(fusion_weight, Mapping) else (
+        {"first-stage": fusion_weight} if fusion_weight else {})
+    for name, values in signals.items():
+        if len(values) != n:
+            raise ValueError(f"first_stage_scores has {len(values)} scores for {n} documents ({name})")
+    if any(weights.values()) and not signals:
+        raise ValueError("fusion_weight needs first_stage_scores (one per document)")
+    return signals, weights

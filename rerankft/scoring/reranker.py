@@ -12,10 +12,8 @@ original order) but spends less time on padding:
 * each batch is padded only to its own longest pair (``tokenizer.pad``) and run through
   the model's forward under ``torch.inference_mode()``; scores go back to input order.
 
-``CrossEncoder.predict`` (sentence-transformers 6) also sorts, but by *character* length
-and with a fixed 32 pairs per batch; on a mixed-length candidate list of 100 that computes
-1.28 tokens per real token, these batches 1.04 (Cranfield's near-uniform lists: 1.13 vs 1.02).
-That padding is all batching can save: the model's own cost per token is the same.
+``CrossEncoder.predict`` (sentence-transformers 6) sorts by *character* length with a fixed 32
+pairs per batch: 1.28 tokens computed per real token on a mixed-length list of 100, these 1.04.
 
 Optional: faster backends (ONNX / OpenVINO, int8) through sentence-transformers' own
 export helpers (see :mod:`rerankft.scoring.backends`), fp16/bf16 autocast on GPU, and an on-disk
@@ -29,7 +27,7 @@ import os
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -42,8 +40,9 @@ from rerankft.scoring.batching import (  # noqa: F401 - BATCH_OVERHEAD_PAIRS re-
     cheapest_batches,
     check_pairs,
 )
+from rerankft.scoring.empty import demote_empty, demote_empty_in_run
 from rerankft.scoring.fingerprint import model_fingerprint, module_fingerprint
-from rerankft.scoring.fusion import fuse
+from rerankft.scoring.fusion import fuse_signals, fusion_inputs
 from rerankft.scoring.loading import (
     check_engine_settings,
     load_cross_encoder,
@@ -112,6 +111,7 @@ class Reranker:
             self._fingerprint: str | None = None  # hashed lazily (only the cache needs it)
             self._hash_weights = True
         else:
+            model = resolve_reranker_path(str(model))  # a train run directory means its model/ folder
             self.name = str(model)
             self.model = load_cross_encoder(
                 str(model), max_length=max_length, backend=backend, device=device,
@@ -233,8 +233,8 @@ class Reranker:
         query: str,
         documents: Sequence[str],
         top_k: int | None = None,
-        first_stage_scores: Sequence[float] | None = None,
-        fusion_weight: float = 0.0,
+        first_stage_scores: Sequence[float] | Mapping[str, Sequence[float]] | None = None,
+        fusion_weight: float | Mapping[str, float] = 0.0,
     ) -> list[dict]:
         """Documents sorted by score, best first: ``[{"corpus_id": i, "score": s, "text": doc}, ...]``.
 
@@ -243,24 +243,25 @@ class Reranker:
 
         ``first_stage_scores`` (one per document, e.g. your retriever's BM25 scores) with
         ``fusion_weight`` w > 0 rank by ``(1 - w) * z(reranker) + w * z(first stage)``: the
-        ``tuned+fusion`` system of the benchmark (w is in the train run's fusion.json).
+        ``tuned+fusion`` system of the benchmark. With several signals, pass dicts:
+        ``first_stage_scores={"bm25": [...], "dense": [...]}`` and the weights a train run's
+        fusion.json holds for your candidates, e.g. ``fusion_weight={"bm25": 0.1, "dense": 0.3}``.
         """
         if top_k is not None and (not isinstance(top_k, int) or top_k < 0):
             raise ValueError(f"top_k must be a non-negative integer or None, got {top_k!r}")
         if self.model.num_labels != 1:
             raise ModelError(f"rank() needs a single-score model; {self.name} has {self.model.num_labels} labels")
+        if isinstance(documents, (str, bytes)):
+            raise TypeError("documents must be a list of passages, got one string (wrap it in a list)")
         documents = list(documents)
-        if first_stage_scores is not None and len(first_stage_scores) != len(documents):
-            raise ValueError(f"first_stage_scores has {len(first_stage_scores)} scores for {len(documents)} documents")
-        if fusion_weight and first_stage_scores is None:
-            raise ValueError("fusion_weight needs first_stage_scores (one per document)")
+        signals, weights = fusion_inputs(first_stage_scores, fusion_weight, len(documents))
         if not documents:
             return []
-        scores = self.score([(query, d) for d in documents])
-        if fusion_weight:
+        scores = demote_empty(documents, self.score([(query, d) for d in documents]))
+        if any(weights.values()):
             ids = [str(i) for i in range(len(documents))]
-            fused = fuse({"q": dict(zip(ids, map(float, scores)))}, {"q": dict(zip(ids, map(float, first_stage_scores)))},
-                         float(fusion_weight))["q"]
+            runs = {n: {"q": dict(zip(ids, map(float, v)))} for n, v in signals.items()}
+            fused = fuse_signals({"q": dict(zip(ids, map(float, scores)))}, runs, weights)["q"]
             scores = np.array([fused[i] for i in ids])
         order = np.argsort(-scores, kind="stable")
         if top_k is not None:
@@ -299,7 +300,7 @@ class Reranker:
         out: Run = {qid: {} for qid in qids}
         for (qid, doc_id), s in zip(owners, scores):
             out[qid][doc_id] = float(s)
-        return out
+        return demote_empty_in_run(out, owners, [text for _, text in pairs])
 
     def close(self) -> None:
         """Close the score cache file (also done when the engine is garbage-collected)."""
