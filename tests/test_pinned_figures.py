@@ -32,12 +32,13 @@ TRAIN = {
     "bm25>>base": [0.653392, 0.646743, 0.732759, 0.876437],
     "bm25>>tuned": [0.701164, 0.702586, 0.758621, 0.876437],
 }
+PINNED_MEASURES = ["nDCG@10", "RR@10", "R@10", "R@100"]
 OLD_FIRST_STAGES = ["eval.first_stages=[bm25,dense]", "eval.rerank_first_stages=[bm25]"]
 
 
 def _figures(run_dir) -> dict[str, list[float]]:
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {s: [round(v[m], 6) for m in metrics["measures"]] for s, v in metrics["systems"].items()}
+    return {s: [round(v[m], 6) for m in PINNED_MEASURES] for s, v in metrics["systems"].items()}
 
 
 def test_demo_eval_figures_are_pinned(tmp_path):

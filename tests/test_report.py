@@ -93,3 +93,32 @@ def test_per_query_tsv(tmp_path):
     report.write_per_query_tsv(tmp_path / "pq.tsv", {"bm25": {"RR@10": {"q1": 1.0, "q2": 0.0}}}, ["q1", "q2"])
     assert (tmp_path / "pq.tsv").read_text().splitlines() == [
         "system\tquery_id\tmeasure\tvalue", "bm25\tq1\tRR@10\t1.000000", "bm25\tq2\tRR@10\t0.000000"]
+
+
+def test_training_curves_come_from_the_train_log(tmp_path):
+    import json
+
+    from rerankft.evaluation.curves import read_curves, training_section
+
+    assert training_section(tmp_path) == []  # an eval run: no log, no section
+    rows = [{"event": "start"}, {"step": 0, "event": "eval", "dev_ndcg@10": 0.30},
+            {"step": 10, "event": "train", "loss": 1.2}, {"step": 20, "event": "train", "loss": 0.8},
+            {"step": 20, "event": "eval", "dev_ndcg@10": 0.41}]
+    (tmp_path / "train_log.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\nnot json\n")
+    loss, dev = read_curves(tmp_path / "train_log.jsonl")
+    assert loss == [(10, 1.2), (20, 0.8)] and dev == [(0, 0.30), (20, 0.41)]
+    lines = training_section(tmp_path)
+    assert "## Training" in lines and any("the kept checkpoint is step 20 (0.410)" in line for line in lines)
+    assert (tmp_path / "training.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_default_measure_is_explained():
+    from hydra import compose, initialize_config_dir
+
+    from rerankft.evaluation.report import measure_lines
+    from tests.test_configs import CONFIGS
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        measures = list(compose(config_name="train").eval.measures)
+    assert {"Success@10", "P@10", "AP"} <= set(measures)
+    assert len(measure_lines(measures)) == len(measures)

@@ -366,3 +366,16 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert done["train"]["global_step"] == 14 and done["train"]["resumed_from"]
     assert len(done["dev"]["history"]) == 7  # evaluations before the kill survive in the trainer state
     assert CrossEncoder(str(run / "model"), trust_remote_code=True).predict([("my wifi does not work", "Wifi guide")]).shape == (1,)
+
+
+def test_report_to_reaches_the_trainer(tmp_path):
+    from hydra import compose, initialize_config_dir
+
+    from rerankft.training.trainer import training_arguments
+    from tests.test_configs import CONFIGS
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        default = compose(config_name="train")
+        tb = compose(config_name="train", overrides=["train.report_to=[tensorboard]"])
+    assert training_arguments(default, tmp_path, 40, True, None).report_to in ([], "none", ["none"])
+    assert training_arguments(tb, tmp_path, 40, True, None).report_to == ["tensorboard"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rerankft.core.io import atomic_path, write_text
 from rerankft.core.systems import FUSED, ORACLE, SEP
+from rerankft.evaluation.curves import training_section
 
 FIRST_STAGE_MARK, BASE_MARK = "†", "‡"
 
@@ -92,6 +93,26 @@ def _comparison(metrics: dict, system: str, baseline: str, measure: str) -> dict
 
 def primary_measure(metrics: dict) -> str:
     return "nDCG@10" if "nDCG@10" in metrics["measures"] else metrics["measures"][0]
+
+
+MEASURE_TEXT = {  # one line each, for report.md; k is the cutoff
+    "nDCG": "graded gain of the top {k}, discounted by rank, relative to the best possible order (the headline)",
+    "RR": "1 / rank of the first relevant document within the top {k} (MRR when averaged)",
+    "R": "share of the query's relevant documents found in the top {k}",
+    "Success": "hit rate: 1 if any relevant document is in the top {k}, else 0",
+    "P": "share of the top {k} that is relevant",
+    "AP": "average of the precision at each relevant document's rank, over the whole ranking evaluated",
+}
+
+
+def measure_lines(measures: list[str]) -> list[str]:
+    lines = []
+    for m in measures:
+        name, _, k = m.partition("@")
+        text = MEASURE_TEXT.get(name)
+        if text:
+            lines.append(f"- {m}: {text.format(k=k or 'ranking')}.")
+    return lines
 
 
 def final_lines(metrics: dict) -> list[str]:
@@ -229,6 +250,9 @@ def markdown(metrics: dict) -> str:
         f"**Recall ceiling:** {metrics['notes']['recall_ceiling']}",
         "",
     ]
+    explained = measure_lines(metrics["measures"])
+    if explained:
+        parts += ["## Measures", "", *explained, "(ir-measures on the qrels; a query without any retrieved document scores 0.)", ""]
     head = headroom_table(metrics)
     if head:
         parts += ["## Headroom closed", "", "(reranker - first stage) / (oracle - first stage)", "", head, ""]
@@ -335,6 +359,10 @@ def plot(path: Path, metrics: dict, per_query: dict, query_ids: list[str]) -> Pa
 def write_report(out_dir: Path, metrics: dict, per_query: dict, query_ids: list[str]) -> str:
     """Write report.md and report.png; returns the results table (for the console)."""
     out_dir = Path(out_dir)
-    write_text(out_dir / "report.md", markdown(metrics))
+    md = markdown(metrics)
+    training = training_section(out_dir)
+    if training:
+        md = md.replace("## Files", "\n".join(training) + "\n## Files", 1)
+    write_text(out_dir / "report.md", md)
     plot(out_dir / "report.png", metrics, per_query, query_ids)
     return results_table(metrics) + "\n" + "\n".join(summary_lines(metrics))

@@ -151,7 +151,9 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
         use_cpu=world_size() > 1 and not torch.cuda.is_available(),
         # The mean and segment_cosine heads never read BERT's pooler (see build_cross_encoder).
         ddp_find_unused_parameters=True if world_size() > 1 else None,
-        report_to="none",
+        # train.report_to: [] (none), or any of the trainer's integrations (tensorboard, wandb, mlflow);
+        # train_log.jsonl and the report's curves are written either way.
+        report_to=list(t.get("report_to") or []) or "none",
         disable_tqdm=True,  # train_log.jsonl and the log carry progress; bars garble multi-process logs
     )
 
