@@ -39,3 +39,14 @@ def test_table_reads_the_run_files(tmp_path):
 def test_a_folder_that_is_not_beir_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="not a BEIR folder"):
         bench_quality.main([str(tmp_path)])
+
+
+def test_bench_dev_grid_and_table():
+    import bench_dev
+
+    assert bench_dev.settings(["a=1"], []) == [["a=1"]]
+    assert bench_dev.settings([], ["x=1,2", "y=a,b"]) == [["x=1", "y=a"], ["x=1", "y=b"], ["x=2", "y=a"], ["x=2", "y=b"]]
+    rows = [{"settings": "x=1", "seconds": 3.0, "final": "bm25>>tuned", "dev_ndcg@10": {"bm25": 0.3, "bm25>>tuned": 0.4}},
+            {"settings": "x=2", "seconds": 2.0, "final": "dense", "dev_ndcg@10": {"dense": 0.5}}]
+    text = bench_dev.table(rows)
+    assert "| x=1" in text and "0.4000" in text and "nan" in text and "dense" in text.splitlines()[0]
