@@ -92,6 +92,18 @@ def test_judged_positives_excluded_and_counts_add_up():
     check_report_adds_up(result, 4)
 
 
+def test_a_corpus_too_small_for_easy_negatives_still_trains(caplog):
+    """range_max covers the whole corpus: no document lies beyond it, so the easy negative is a hard one."""
+    ds, train, retriever = synthetic()
+    with caplog.at_level(logging.WARNING):
+        result = mine_hard_negatives(ds, train, retriever, {**MINER, "range_max": 100})
+    assert all(len(r.negatives) == 4 and len(set(r.negatives)) == 4 for r in result.rows)
+    assert result.report["random_negatives"]["topped_up_with_hard"] == len(result.rows)
+    assert "too few easy negatives" in caplog.text
+    assert len(result.to_dataset("ntuples")) == len(result.rows)  # no row dropped for being short
+    check_report_adds_up(result, 4)
+
+
 def test_margin_removes_candidates_close_to_each_positive():
     ds, train, retriever = synthetic()
     result = mine_hard_negatives(ds, train, retriever, MINER)

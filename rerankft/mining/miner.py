@@ -144,7 +144,7 @@ def mine_hard_negatives(dataset, train_qrels, retriever, cfg_miner) -> MiningRes
     pos_scores = dict(zip(pos_pairs, retriever.score_pairs(dataset, pos_pairs).tolist()))
 
     counts = {"judged_positive": 0, "margin": 0, "max_score": 0, "denoise": 0, "kept": 0}
-    random_stats = {"drawn": 0, "rejected_margin_or_max_score": 0}
+    random_stats = {"drawn": 0, "rejected_margin_or_max_score": 0, "topped_up_with_hard": 0}
     rows: list[MinedRow] = []
     positives_in_skipped_top = 0
     positives_without_score = 0
@@ -169,10 +169,19 @@ def mine_hard_negatives(dataset, train_qrels, retriever, cfg_miner) -> MiningRes
             easy = _draw_easy(dataset, retriever, qid, n_easy, all_ids, judged | top_ids | used, m.threshold(pos_scores[qid, pos]),
                               m.max_score, rng, random_stats)
             used.update(d for d, _ in easy)
-            chosen = hard + easy
+            # A small corpus has nothing beyond rank range_max to draw easy negatives from: take what
+            # exists (more of this positive's hard candidates) so rows keep their length and train.
+            short = m.num_negatives + m.num_random - len(hard) - len(easy)
+            extra = [x for x in keep if x[0] not in used][: max(0, short)]
+            used.update(d for d, _ in extra)
+            random_stats["topped_up_with_hard"] += len(extra)
+            chosen = hard + extra + easy
             rows.append(MinedRow(qid, pos, int(grade), float(pos_scores[qid, pos]), [d for d, _ in chosen],
-                                 [float(s) for _, s in chosen], len(hard)))
+                                 [float(s) for _, s in chosen], len(hard) + len(extra)))
 
+    if random_stats["topped_up_with_hard"]:
+        log.warning("mining: too few easy negatives beyond rank %d (small corpus?); %d more hard negatives were used instead",
+                    m.range_max, random_stats["topped_up_with_hard"])
     result = MiningResult(dataset, rows, negatives_per_row=m.num_negatives + m.num_random)
     result.report = _report(result, retriever, cfg_miner, qids, skipped_queries, counts, random_stats, m.num_negatives, m.num_random,
                             positives_in_skipped_top, positives_without_score, denoiser, m.range_min, m.range_max)
