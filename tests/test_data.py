@@ -64,6 +64,12 @@ def test_missing_folder_and_missing_split(tmp_path, beir_folder):
         ds.split("train")
 
 
+def test_grades_zero_and_negative_are_judged_non_relevant(beir_folder):
+    ds = load_beir_folder(beir_folder(qrels=["q1\td1\t2", "q1\td2\t0", "q1\td3\t-1", "q2\td2\t1"]))
+    assert ds.split("test")["q1"] == {"d1": 2, "d2": 0, "d3": 0}  # kept, the negative one read as 0
+    assert ds.warnings["judged_non_relevant_pairs"] == 2 and ds.warnings["negative_grades_read_as_0"] == 1
+
+
 def test_harmless_problems_are_counted_not_fatal(beir_folder):
     ds = load_beir_folder(beir_folder(
         corpus=['{"_id": "d1", "text": "a"}', '{"_id": "d2", "title": "", "text": ""}'],

@@ -177,7 +177,8 @@ def load_pairs_jsonl(path: str | os.PathLike, extra_corpus: str | os.PathLike | 
 
 def _log_warnings(ds: RetrievalDataset) -> None:
     for what, n in ds.warnings.items():
-        log.warning("%s: %d %s", ds.name, n, what.replace("_", " "))
+        if n:  # Counter entries of 0 (nothing of that kind) say nothing
+            (log.info if what == "judged_non_relevant_pairs" else log.warning)("%s: %d %s", ds.name, n, what.replace("_", " "))
 
 
 def load_from_config(cfg, needs: tuple[str, ...] = ("train", "test")) -> RetrievalDataset:

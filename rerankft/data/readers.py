@@ -136,7 +136,16 @@ def validate_qrels(
         if not any(g > 0 for g in judged.values()):
             warnings["queries_without_positive"] += 1
             continue
-        kept[qid] = judged
+        # Grades <= 0 are judged non-relevant: kept (mining never uses them as positives, and they
+        # count as judged for the metrics); a negative grade is read as 0, since ir-measures would
+        # otherwise subtract it as a negative gain in nDCG.
+        non_relevant = sum(1 for g in judged.values() if g <= 0)
+        negative = sum(1 for g in judged.values() if g < 0)
+        if non_relevant:
+            warnings["judged_non_relevant_pairs"] += non_relevant
+        if negative:
+            warnings["negative_grades_read_as_0"] += negative
+        kept[qid] = {d: max(0, g) for d, g in judged.items()}
     if not kept:
         raise DataError(f"{path}: no query has a positive (score > 0) judgement")
     return kept
