@@ -54,6 +54,9 @@ def test_table_bold_marks_cis_and_cost():
     cells = [c.strip() for c in base.strip("|").split("|")]
     assert cells[-3:] == ["12.0", "240", "417"]  # rerank s, ms/query, pairs/s
     assert [c.strip() for c in row(t, "bm25").strip("|").split("|")][-3:] == ["-", "-", "-"]
+    m = metrics_fixture()
+    m["cost"]["bm25>>tuned"]["cache_hits"] = 4000  # mostly served from the score cache: not a model speed
+    assert [c.strip() for c in row(report.results_table(m), "bm25>>tuned").strip("|").split("|")][-1] == "cached"
     # every row has the same width: the table reads in a terminal too
     assert len({len(line) for line in t.splitlines()}) == 1
 
@@ -122,3 +125,10 @@ def test_every_default_measure_is_explained():
         measures = list(compose(config_name="train").eval.measures)
     assert {"Success@10", "P@10", "AP"} <= set(measures)
     assert len(measure_lines(measures)) == len(measures)
+
+
+def test_p_values_never_print_as_the_threshold_and_cached_speed_is_not_speed():
+    from rerankft.evaluation.report import _fmt_p
+
+    assert _fmt_p(0.0503) == "p = 0.0503" and _fmt_p(0.0497) == "p = 0.0497"
+    assert _fmt_p(0.2) == "p = 0.200" and _fmt_p(0.0004) == "p < 0.001"

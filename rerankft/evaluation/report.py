@@ -15,8 +15,11 @@ from rerankft.evaluation.curves import training_section
 FIRST_STAGE_MARK, BASE_MARK = "†", "‡"
 
 
-def _fmt_p(p: float) -> str:
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+def _fmt_p(p: float, alpha: float = 0.05) -> str:
+    """Three decimals, or four where three would print the threshold itself ("p = 0.050: not significant")."""
+    if p < 0.001:
+        return "p < 0.001"
+    return f"p = {p:.4f}" if f"{p:.3f}" == f"{alpha:.3f}" else f"p = {p:.3f}"
 
 
 def _is_reranker(system: str) -> bool:
@@ -69,7 +72,10 @@ def results_table(metrics: dict) -> str:
         c = metrics["cost"].get(s)
         if c:
             pps = c.get("pairs_per_s")
-            row += [f"{c['wall_s']:.1f}", f"{c['ms_per_query']:.0f}", f"{pps:.0f}" if pps is not None else "-"]
+            # Pairs served from the score cache are not model speed: say so instead of printing it as speed.
+            cached = c.get("cache_hits") and c["cache_hits"] >= 0.5 * max(1, c.get("pairs") or 0)
+            row += [f"{c['wall_s']:.1f}", f"{c['ms_per_query']:.0f}",
+                    "cached" if cached else (f"{pps:.0f}" if pps is not None else "-")]
         else:
             row += ["-", "-", "-"]
         rows.append(row)
