@@ -136,9 +136,9 @@ def test_benchmark_reports_the_final_system_chosen_on_dev_and_reranks_its_candid
     qrels = ds.qrels["test"]
     fs = {"bm25": noisy_run(ds, 1, 10), "dense": noisy_run(ds, 2, 10)}
     # signals: dense knows the qrels, bm25 is noise (stand-ins for the retrievers' score_pairs)
-    monkeypatch.setattr(benchmark, "signal_runs", lambda cfg, dataset, cand, names: {
+    monkeypatch.setattr(benchmark, "signal_runs", lambda dataset, cand, retrievers: {
         n: {q: {d: (qrels[q].get(d, 0) if n == "dense" else 0.0) + (hash((n, q, d)) % 89) / 89 for d in docs}
-            for q, docs in cand.items()} for n in names})
+            for q, docs in cand.items()} for n in retrievers})
     FakeReranker.seen = {}
     selection = {"candidates": "dense", "final": "dense>>tuned+fusion", "dev_queries": 7,
                  "dev_ndcg@10": {"bm25": 0.2, "dense": 0.3, "dense>>tuned": 0.4, "dense>>tuned+fusion": 0.5}}

@@ -46,6 +46,7 @@ from rerankft.evaluation.rerankers import (
     retrieve_first_stages,
 )
 from rerankft.evaluation.stats import bootstrap_ci
+from rerankft.retrieval.factory import build_first_stage
 from rerankft.scoring.fusion import fuse, fuse_signals
 
 log = logging.getLogger("rerankft")
@@ -150,8 +151,8 @@ def _fused_scores(cfg, dataset, reranked: Run, candidates: Run, weight) -> Run:
     weights the exact BM25 / dense scores of every candidate (:mod:`rerankft.evaluation.fusion_fit`)."""
     if not isinstance(weight, Mapping):
         return fuse(reranked, candidates, float(weight))
-    used = [n for n, w in weight.items() if float(w) > 0]
-    return fuse_signals(reranked, signal_runs(cfg, dataset, candidates, used) if used else {}, weight)
+    used = {n: build_first_stage(n, cfg, select(cfg, "cache_dir", None)) for n, w in weight.items() if float(w) > 0}
+    return fuse_signals(reranked, signal_runs(dataset, candidates, used), weight)
 
 
 def _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s: Settings, query_ids):

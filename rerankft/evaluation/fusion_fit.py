@@ -19,11 +19,12 @@ numba kernels on first use (tens of seconds on two cores).
 from __future__ import annotations
 
 import logging
+from typing import Mapping
 
 from rerankft.core.metrics import ndcg_at_10
 from rerankft.core.runs import Run
 from rerankft.core.settings import select
-from rerankft.core.systems import FUSED, system
+from rerankft.core.systems import FUSED, first_stage_of, is_reranked, system
 from rerankft.evaluation.rerankers import first_stage_names, make_reranker_factory
 from rerankft.retrieval.factory import build_first_stage
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid
@@ -52,14 +53,13 @@ def fit_weights(qrels, reranked: Run, signals: dict[str, Run], step: float = 0.1
     return best_w, best
 
 
-def signal_runs(cfg, dataset, candidates: Run, names=SIGNALS) -> dict[str, Run]:
-    """Each signal's exact score of every candidate (whichever first stage retrieved it)."""
+def signal_runs(dataset, candidates: Run, retrievers: Mapping[str, object]) -> dict[str, Run]:
+    """Each signal retriever's exact score of every candidate (whichever first stage retrieved it)."""
     pairs = [(q, d) for q, docs in candidates.items() for d in docs]
     out: dict[str, Run] = {}
-    for name in names:
-        scores = build_first_stage(name, cfg, select(cfg, "cache_dir", None)).score_pairs(dataset, pairs)
+    for name, retriever in retrievers.items():
         run: Run = {q: {} for q in candidates}
-        for (q, d), s in zip(pairs, scores):
+        for (q, d), s in zip(pairs, retriever.score_pairs(dataset, pairs)):
             run[q][d] = float(s)
         out[name] = run
     return out
@@ -69,7 +69,7 @@ def choose_final(dev: dict[str, float]) -> str:
     """The best system on dev; ties go to the simpler one (first stage < reranker < fused), then to the earlier."""
 
     def complexity(name: str) -> int:
-        return 2 if name.endswith(FUSED) else 1 if ">>" in name else 0
+        return 2 if name.endswith(FUSED) else 1 if is_reranked(name) else 0
 
     order = {name: i for i, name in enumerate(dev)}
     return min(dev, key=lambda n: (-round(dev[n], 10), complexity(n), order[n]))
@@ -87,30 +87,31 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
         return None
     top_k = int(cfg.rerank.top_k)
     qids = sorted(dev_qrels)
-    first_stages = first_stage_names(cfg)
-    signals_used = list(SIGNALS)
+    # Each retriever is built once: the BM25 and dense first stages are also the fusion signals.
+    retrievers = {n: build_first_stage(n, cfg, select(cfg, "cache_dir", None)) for n in dict.fromkeys([*first_stage_names(cfg), *SIGNALS])}
+    signals = {n: retrievers[n] for n in SIGNALS}
     reranker = make_reranker_factory(cfg)(str(model_dir))  # the benchmark's own settings
     weights: dict[str, dict[str, float]] = {}
     dev: dict[str, float] = {}
-    runs = {fs: build_first_stage(fs, cfg, cfg.get("cache_dir")).retrieve(dataset, qids, k=top_k) for fs in first_stages}
+    runs = {fs: retrievers[fs].retrieve(dataset, qids, k=top_k) for fs in first_stage_names(cfg)}
     dev.update({fs: ndcg_at_10(dev_qrels, run) for fs, run in runs.items()})  # first stages alone first (tie order)
     for fs, run in runs.items():
         reranked = reranker.rerank_run(dataset, run, top_k, query_ids=qids, desc=f"dev {fs}")
         dev[system(fs, TUNED)] = ndcg_at_10(dev_qrels, reranked)
         if fusion:
-            signals = signal_runs(cfg, dataset, run, signals_used)
-            weights[fs], dev[system(fs, TUNED) + FUSED] = fit_weights(dev_qrels, reranked, signals)
+            scores = signal_runs(dataset, run, signals)
+            weights[fs], dev[system(fs, TUNED) + FUSED] = fit_weights(dev_qrels, reranked, scores)
         log.info("dev %s: %s %.4f, tuned %.4f, fused %s with %s", fs, fs, dev[fs], dev[system(fs, TUNED)],
                  dev.get(system(fs, TUNED) + FUSED), weights.get(fs))
     reranker.close()
     final = choose_final(dev)
-    tuned_systems = {n: v for n, v in dev.items() if ">>" in n}
-    candidates = choose_final(tuned_systems).split(">>", 1)[0]
+    tuned_systems = {n: v for n, v in dev.items() if is_reranked(n)}
+    candidates = first_stage_of(choose_final(tuned_systems))
     log.info("final system chosen on %d dev queries: %s (dev nDCG@10 %.4f); tuned reranks %s's candidates",
              len(qids), final, dev[final], candidates)
     return {
         "method": "(1 - sum w) * z(tuned) + sum w_s * z(signal s), z-scores per query over the top-k candidates",
-        "signals": signals_used if fusion else [],
+        "signals": list(SIGNALS) if fusion else [],
         "weights": weights,
         "dev_queries": len(qids),
         "top_k": top_k,

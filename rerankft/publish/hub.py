@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from rerankft.core.errors import ConfigError, RerankftError
 from rerankft.core.io import atomic_dir, write_json
 from rerankft.core.settings import select
+from rerankft.core.systems import first_stage_of, reranker_of
 from rerankft.scoring.loading import load_cross_encoder, run_model_dir
 
 log = logging.getLogger("rerankft")
@@ -170,7 +171,7 @@ def eval_results(run: dict, model_name: str):
     top_k = metrics.get("top_k")
     results = []
     for system, values in (metrics.get("systems") or {}).items():
-        first_stage, _, reranker = system.partition(">>")
+        first_stage, reranker = first_stage_of(system), reranker_of(system)
         if reranker != "tuned":
             continue
         for measure, value in values.items():

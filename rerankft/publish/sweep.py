@@ -31,6 +31,7 @@ from hydra.experimental.callback import Callback
 
 from rerankft.core.errors import ConfigError
 from rerankft.core.io import write_text
+from rerankft.core.systems import is_reranked
 
 log = logging.getLogger("rerankft")
 
@@ -236,7 +237,7 @@ def render_markdown(s: SweepSummary) -> str:
     # Markdown shows the dev metric for every reranked system; the CSV has every measure.
     md_systems = []
     for sys, m in _test_columns(s.rows):
-        if m == s.dev_metric and ">>" in sys and not sys.endswith(">>oracle") and sys not in md_systems:
+        if m == s.dev_metric and is_reranked(sys) and sys not in md_systems:
             md_systems.append(sys)
     common = [o for o in (s.rows[0].overrides if s.rows else []) if _override_key(o) not in varying]
     lines = [f"# Sweep summary: {s.sweep_dir.name}", ""]
