@@ -28,6 +28,11 @@ def _launcher_start_stamp() -> str:
     return time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(started))
 
 
+def override_value(argv: list[str], key: str) -> str | None:
+    """The value of ``key=value`` (or ``+key=value``) among the command-line overrides; the last one wins, as in Hydra."""
+    return next((a.split("=", 1)[1] for a in reversed(argv[1:]) if "=" in a and a.split("=", 1)[0].lstrip("+") == key), None)
+
+
 def shared_run_dir_overrides(argv: list[str], environ=os.environ) -> list[str]:
     """Extra Hydra overrides so that all processes of one job write into one run directory.
 
@@ -47,7 +52,7 @@ def shared_run_dir_overrides(argv: list[str], environ=os.environ) -> list[str]:
     keys = {a.split("=", 1)[0].lstrip("+~") for a in args if "=" in a}
     extra: list[str] = []
     if "hydra.run.dir" not in keys:
-        resume = next((a.split("=", 1)[1] for a in args if a.split("=", 1)[0].lstrip("+") == "train.resume"), None)
+        resume = override_value(argv, "train.resume")
         if resume and resume.lower() not in ("null", "none", ""):
             extra.append(f"hydra.run.dir={resume}")
         elif int(environ.get("WORLD_SIZE", "1")) > 1:
@@ -61,7 +66,7 @@ def shared_run_dir_overrides(argv: list[str], environ=os.environ) -> list[str]:
 def _check_resume(argv: list[str]) -> None:
     """``train.resume=<dir>``: refuse a missing directory (it would be created and trained from scratch)
     and leave a finished run untouched (it would be trained further and its metrics rewritten)."""
-    resume = next((a.split("=", 1)[1] for a in argv[1:] if a.split("=", 1)[0].lstrip("+") == "train.resume"), None)
+    resume = override_value(argv, "train.resume")
     if not resume or resume.lower() in ("null", "none"):
         return
     path = os.path.expanduser(resume)
@@ -83,7 +88,7 @@ def prepare_argv(argv: list[str]) -> list[str]:
     """
     _check_resume(argv)
     argv = list(argv) + shared_run_dir_overrides(argv)
-    run_dir = next((a.split("=", 1)[1] for a in reversed(argv[1:]) if a.split("=", 1)[0].lstrip("+") == "hydra.run.dir"), None)
+    run_dir = override_value(argv, "hydra.run.dir")
     if run_dir and "${" not in run_dir:
         try:
             os.makedirs(run_dir, exist_ok=True)

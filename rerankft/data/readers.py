@@ -55,14 +55,22 @@ def _as_id(value, path: Path, lineno: int, key: str) -> str:
     return str(value)
 
 
+def _records(path: Path, kind: str):
+    """(line, id, object) of a BEIR corpus or queries JSONL: an id and a 'text' field on every line, ids unique."""
+    seen: set[str] = set()
+    for lineno, obj in read_jsonl(path):
+        rid = _as_id(obj.get("_id"), path, lineno, "_id")
+        if "text" not in obj:
+            raise DataError(f"{path}:{lineno}: {kind} '{rid}' has no 'text' field; add \"text\": \"...\" to the line")
+        if rid in seen:
+            raise DataError(f"{path}:{lineno}: duplicate {kind} id '{rid}'; ids must be unique: remove or rename one of the two")
+        seen.add(rid)
+        yield lineno, rid, obj
+
+
 def read_corpus(path: Path, warnings: Counter) -> dict[str, dict[str, str]]:
     corpus: dict[str, dict[str, str]] = {}
-    for lineno, obj in read_jsonl(path):
-        doc_id = _as_id(obj.get("_id"), path, lineno, "_id")
-        if "text" not in obj:
-            raise DataError(f"{path}:{lineno}: document '{doc_id}' has no 'text' field; add \"text\": \"...\" to the line")
-        if doc_id in corpus:
-            raise DataError(f"{path}:{lineno}: duplicate document id '{doc_id}'; ids must be unique: remove or rename one of the two")
+    for _, doc_id, obj in _records(path, "document"):
         title, text = str(obj.get("title") or ""), str(obj.get("text") or "")
         if not (title.strip() or text.strip()):
             # Harmless for retrieval (the doc just never matches), so count it instead of failing:
@@ -76,12 +84,7 @@ def read_corpus(path: Path, warnings: Counter) -> dict[str, dict[str, str]]:
 
 def read_queries(path: Path) -> dict[str, str]:
     queries: dict[str, str] = {}
-    for lineno, obj in read_jsonl(path):
-        qid = _as_id(obj.get("_id"), path, lineno, "_id")
-        if "text" not in obj:
-            raise DataError(f"{path}:{lineno}: query '{qid}' has no 'text' field; add \"text\": \"...\" to the line")
-        if qid in queries:
-            raise DataError(f"{path}:{lineno}: duplicate query id '{qid}'; ids must be unique: remove or rename one of the two")
+    for _, qid, obj in _records(path, "query"):
         queries[qid] = str(obj.get("text") or "")
     if not queries:
         raise DataError(f"{path}: no queries")
