@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -119,9 +120,12 @@ def run_main(job: Callable, cfg):
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     debug = bool(cfg.get("debug")) or os.environ.get("RERANKFT_DEBUG") == "1"
+    out = _run_dir_or_none()
+    before = set(os.listdir(out)) if out and os.path.isdir(out) else None
     try:
         return job(cfg)
     except RerankftError as e:
+        _remove_new_files(out, before)
         _fail(f"error: {e}", e, debug, 2)
     except OSError as e:
         if e.errno not in _WRITE_ERRNOS:
@@ -129,17 +133,34 @@ def run_main(job: Callable, cfg):
         _fail(f"error: cannot write {e.filename or 'a file'}: {e.strerror} (check the folder's permissions and free space; "
               "hydra.run.dir=<folder> and RERANKFT_CACHE=<folder> choose other places)", e, debug, 2)
     except KeyboardInterrupt as e:
-        out = _run_dir_or_none()
         hint = f"; resume with: python scripts/train.py train.resume={out}" if out and cfg.get("task") == "train" else ""
         _fail(f"interrupted{hint}", e, debug, 130)
 
 
+def _remove_new_files(out: str | None, before: set[str] | None) -> None:
+    """A run stopped by a user error keeps no output: the top-level files it wrote (config.yaml,
+    run_info.json, mining.json, ...) go; Hydra's log and folders (checkpoints a resume needs) stay."""
+    if not out or before is None or not os.path.isdir(out):
+        return
+    for name in set(os.listdir(out)) - before:
+        path = os.path.join(out, name)
+        if os.path.isfile(path) and not name.endswith(".log") and not name.startswith("."):
+            with contextlib.suppress(OSError):
+                os.remove(path)
+
+
+def _log_to_files(message: str) -> None:
+    """The error into the run's log file only: the console gets it once, from _fail's print."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers + log.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def _fail(message: str, exc: BaseException, debug: bool, code: int):
-    log.error("%s", message)
+    _log_to_files(message)
     if debug:
         traceback.print_exception(exc)
-        print(message, file=sys.stderr)
-    else:
-        tip = "\n(run with debug=true or RERANKFT_DEBUG=1 for the traceback)" if code == 2 else ""
-        print(f"{message}{tip}", file=sys.stderr)
+    tip = " (debug=true shows the traceback)" if code == 2 and not debug else ""
+    print(f"{message}{tip}", file=sys.stderr)
     sys.exit(code)

@@ -9,9 +9,11 @@ from omegaconf import DictConfig, OmegaConf
 from rerankft.core.errors import ConfigError, ModelError
 from rerankft.core.metrics import parse_measures
 from rerankft.core.settings import select
+from rerankft.mining.pseudo import SOURCES
 from rerankft.mining.rows import FORMATS
 from rerankft.modeling.names import resolve_model_name
 from rerankft.retrieval.factory import FIRST_STAGES
+from rerankft.scoring.library import is_library_entry
 from rerankft.scoring.loading import BACKENDS
 
 
@@ -68,6 +70,7 @@ def validate_config(cfg: DictConfig) -> None:
     for key in ("rerank.top_k", "rerank.batch_tokens", "rerank.max_length", "train.batch_size", "train.max_length", "dev.top_k"):
         _positive_int(cfg, key)
     _positive_int(cfg, "train.max_steps", allow_minus_one=True)
+    _check_adapt(cfg)
     for key in ("train.learning_rate", "train.epochs"):
         _positive_number(cfg, key)
     backend = select(cfg, "rerank.backend")
@@ -82,6 +85,18 @@ def validate_config(cfg: DictConfig) -> None:
     _check_eval(cfg)
 
 
+
+
+def _check_adapt(cfg: DictConfig) -> None:
+    kind = select(cfg, "adapt.kind")
+    if kind is None or kind == "none":
+        return
+    if kind != "pseudo_queries":
+        raise ConfigError(f"adapt.kind={kind!r} is unknown: use adapt=none or adapt=pseudo_queries")
+    for key in ("adapt.passages", "adapt.max_steps"):
+        _positive_int(cfg, key)
+    if select(cfg, "adapt.source") not in SOURCES:
+        raise ConfigError(f"adapt.source={select(cfg, 'adapt.source')!r} is unknown: use one of {', '.join(SOURCES)}")
 
 
 def _check_eval(cfg: DictConfig) -> None:
@@ -181,6 +196,8 @@ def check_model_names(cfg: DictConfig) -> None:
         if "base" in entries:
             _check_model_name("model.name (the 'base' reranker)", select(cfg, "model.name"))
         for entry in entries:
+            if is_library_entry(entry):  # checked by its own preflight (key, dependency, folder)
+                continue
             if entry not in ("base", "tuned") and not Path(entry).expanduser().exists():
                 _check_model_name("rerankers entry", entry)
         if "dense" in [str(s) for s in (select(cfg, "eval.first_stages") or [])] and select(cfg, "retriever.kind") == "dense":

@@ -30,11 +30,14 @@ from rerankft.evaluation.benchmark import first_reranked_system, run_benchmark
 from rerankft.evaluation.fusion_fit import fit_fusion
 from rerankft.evaluation.rerankers import read_fusion, resolve_rerankers
 from rerankft.mining.miner import mine_hard_negatives
+from rerankft.mining.pseudo import SPLIT as PSEUDO_SPLIT
+from rerankft.mining.pseudo import pseudo_query_dataset
 from rerankft.publish.hub import preflight as hub_preflight
 from rerankft.publish.hub import publish, push_run
 from rerankft.retrieval.factory import build_retriever
 from rerankft.scoring.empty import demote_empty_in_run
 from rerankft.scoring.reranker import Reranker
+from rerankft.training.resume import check_resume_matches
 
 log = logging.getLogger("rerankft")
 
@@ -59,6 +62,7 @@ def train(cfg: DictConfig) -> float:
 
     # 2. Dev queries for model selection come out of the training split, never the test split.
     train_qrels, dev_qrels = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, cfg.train.seed)
+    check_resume_matches(cfg, dataset.fingerprint())  # before anything is written over the run's files
     main = is_main_process()  # under `accelerate launch` every rank runs this recipe; only rank 0 writes files
     if main:
         write_run_info(out, cfg, dataset, seed=cfg.train.seed)
@@ -69,10 +73,17 @@ def train(cfg: DictConfig) -> float:
     if main:
         write_json(out / "mining.json", mined.report)
     dev_run = retriever.retrieve(dataset, list(dev_qrels), k=cfg.dev.top_k)
+    # 3b. adapt=pseudo_queries: label-free rows from the corpus (pseudo-queries), mined the same way.
+    adapt_mined = None
+    if cfg.adapt.kind != "none":
+        pseudo = pseudo_query_dataset(dataset, cfg.adapt, seed=cfg.train.seed)
+        adapt_mined = mine_hard_negatives(pseudo, pseudo.split(PSEUDO_SPLIT), retriever, cfg.miner)
+        if main:
+            write_json(out / "mining_pseudo.json", adapt_mined.report)
 
-    # 4. Fine-tune; the checkpoint with the best dev metric is kept. train.resume=<run dir>
-    # continues from its last checkpoint (scripts/train.py then runs in that directory).
-    result = fit_cross_encoder(cfg, dataset, mined, dev_qrels, dev_run, out)
+    # 4. Fine-tune (after the adaptation steps, if any); the checkpoint with the best dev metric is kept.
+    # train.resume=<run dir> continues from its last checkpoint (scripts/train.py then runs in that directory).
+    result = fit_cross_encoder(cfg, dataset, mined, dev_qrels, dev_run, out, adapt_mined=adapt_mined)
     if not result.is_main_process:
         return float(result.best_dev)
 

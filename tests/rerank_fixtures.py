@@ -83,8 +83,9 @@ def tuned_model_dir(steps: int = 40) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def tuned_segment_cosine_model_dir(steps: int = 20) -> str:
-    """The segment_cosine head on the packaged MiniLM, fine-tuned like ``tuned_model_dir``, saved portable."""
+def tuned_segment_cosine_model_dir(steps: int = 20, segment_gate: float | None = None) -> str:
+    """The segment_cosine head on the packaged MiniLM (gated body when ``segment_gate`` is a number),
+    fine-tuned like ``tuned_model_dir``, saved portable."""
     from rerankft.modeling.heads import (
         build_segment_cosine_cross_encoder,
         make_portable,
@@ -92,9 +93,10 @@ def tuned_segment_cosine_model_dir(steps: int = 20) -> str:
     from rerankft.modeling.names import resolve_model_name
 
     _seed(0)
-    model = build_segment_cosine_cross_encoder(resolve_model_name("sentence-transformers/all-MiniLM-L6-v2"), MAX_LENGTH)
+    name = resolve_model_name("sentence-transformers/all-MiniLM-L6-v2")
+    model = build_segment_cosine_cross_encoder(name, MAX_LENGTH, segment_gate)
     model = _fine_tune(model, steps)
-    path = _root() / "tuned-segment-cosine"
+    path = _root() / ("tuned-segment-cosine" if segment_gate is None else f"tuned-segment-gated{segment_gate:g}")
     model.save_pretrained(str(path))
     assert make_portable(path, model)
     return str(path)

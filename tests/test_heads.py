@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.rerank_fixtures import (
     TOPICS,
@@ -32,13 +33,19 @@ print(json.dumps({"st": st, "hf": hf}))
 """
 
 
-def test_segment_cosine_folder_loads_without_rerankft_and_scores_the_same():
+@pytest.mark.parametrize("segment_gate", [None, -4.0], ids=["full-attention", "gated"])
+def test_segment_cosine_folder_loads_without_rerankft_and_scores_the_same(segment_gate):
     from rerankft import Reranker
 
-    path = tuned_segment_cosine_model_dir()
+    path = tuned_segment_cosine_model_dir(segment_gate=segment_gate)
     modules = json.loads(open(f"{path}/modules.json").read())
     assert modules[-1]["type"] == "modeling_rerankft.SegmentCosineScore"
+    assert modules[0]["type"].endswith("Transformer")
+    if segment_gate is not None:
+        assert modules[0]["type"] == "modeling_rerankft.SegmentGatedTransformer"
     config = json.loads(open(f"{path}/config.json").read())
+    if segment_gate is not None:  # trained: the gate moved off its start, and the save recorded where to
+        assert config["segment_gate"] != segment_gate
     assert config["auto_map"]["AutoModelForSequenceClassification"].startswith("modeling_rerankft.")
     want = Reranker(path).score(PAIRS)
     out = subprocess.run([sys.executable, "-c", PROBE, path, json.dumps(PAIRS)], capture_output=True, text=True, timeout=300)
@@ -57,3 +64,29 @@ def test_make_portable_leaves_other_heads_alone(tmp_path):
     path = tuned_model_dir()
     assert make_portable(tmp_path, CrossEncoder(path)) is False
     assert not list(tmp_path.iterdir())
+
+
+def test_closed_gate_starts_exactly_at_the_bi_encoder():
+    """With cross-segment attention shut, the joint encoding's segment cosine is the bi-encoder's
+    cosine up to the passage's missing [CLS] (within ~0.06 here); with full attention it is not."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from rerankft.modeling.heads import build_segment_cosine_cross_encoder
+    from rerankft.modeling.names import resolve_model_name
+
+    name = resolve_model_name("sentence-transformers/all-MiniLM-L6-v2")
+    query = TOPICS[0][0]
+    passages = [p for _, p in TOPICS]
+    bi = SentenceTransformer(name)
+    want = bi.similarity(bi.encode([query]), bi.encode(passages))[0].numpy()
+    closed = build_segment_cosine_cross_encoder(name, 256, segment_gate=-1e4)
+    with torch.no_grad():
+        got = closed.predict([(query, p) for p in passages]) / 20.0  # the head's initial scale
+    closed_gap = np.abs(got - want).max()
+    assert closed_gap < 0.08
+    assert np.argmax(got) == np.argmax(want) == 0  # the query's own passage first
+    full = build_segment_cosine_cross_encoder(name, 256)  # full attention from the start: far from it
+    with torch.no_grad():
+        full_gap = np.abs(full.predict([(query, p) for p in passages]) / 20.0 - want).max()
+    assert full_gap > 2 * closed_gap, (full_gap, closed_gap)

@@ -417,3 +417,34 @@ def test_same_config_and_seed_give_the_same_dev_metrics(tmp_path):
     pairs = [(ds.queries[q], ds.doc_text(d)) for q in dev_q for d in dev_run[q]]
     sa, sb = (CrossEncoder(str(r.model_dir), trust_remote_code=True).predict(pairs) for r in results)
     np.testing.assert_array_equal(sa, sb)
+
+
+# ----------------------------------------------------------------------------- the README's pairs example, as written
+
+
+@pytest.mark.slow
+def test_readme_pairs_example_trains_and_benchmarks_on_a_10_query_file(tmp_path):
+    """`python scripts/train.py data=pairs_jsonl data.path=pairs.jsonl data.extra_corpus=unlabeled.jsonl`
+    on 10 queries and 55 unlabeled passages: a corpus too small for random negatives beyond rank 100."""
+    import json
+
+    from tests.rerank_fixtures import TOPICS
+
+    topics = TOPICS[:10]
+    assert len(topics) == 10
+    with open(tmp_path / "pairs.jsonl", "w", encoding="utf-8") as f:
+        for i, (q, pos) in enumerate(topics):
+            f.write(json.dumps({"query": q, "positive": pos, "negative": [topics[(i + 1) % 10][1]]}) + "\n")
+    with open(tmp_path / "unlabeled.jsonl", "w", encoding="utf-8") as f:
+        for i in range(55):
+            q, pos = topics[i % 10]
+            f.write(json.dumps({"text": f"Note {i}: {' '.join(pos.split()[i % 5:])} (filed under {q.split()[-1]})"}) + "\n")
+    run = tmp_path / "run"
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "train.py"), "data=pairs_jsonl", f"data.path={tmp_path / 'pairs.jsonl'}",
+                        f"data.extra_corpus={tmp_path / 'unlabeled.jsonl'}", f"hydra.run.dir={run}", f"cache_dir={tmp_path / 'cache'}"],
+                       cwd=REPO, capture_output=True, text=True, timeout=1800)
+    assert r.returncode == 0, r.stderr[-2000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert any(s.endswith(">>tuned") for s in metrics["systems"]) and metrics.get("final")
+    mining = json.loads((run / "mining.json").read_text())
+    assert mining["positives"] > 0

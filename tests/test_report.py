@@ -132,3 +132,51 @@ def test_p_values_never_print_as_the_threshold_and_cached_speed_is_not_speed():
 
     assert _fmt_p(0.0503) == "p = 0.0503" and _fmt_p(0.0497) == "p = 0.0497"
     assert _fmt_p(0.2) == "p = 0.200" and _fmt_p(0.0004) == "p < 0.001"
+
+
+def test_a_first_stage_no_reranker_reordered_says_so_and_plot_colours_leave_red_and_green_to_wins():
+    m = metrics_fixture()
+    m["systems"]["dense"] = {"nDCG@10": 0.50, "R@100": 0.70}  # best, but train never reranked its candidates
+    m["ci95"]["dense"] = {"nDCG@10": [0.45, 0.55], "R@100": [0.65, 0.75]}
+    t = report.results_table(m)
+    assert "**0.500**" in row(t, "dense (not reranked)")
+    assert "not reranked" not in row(t, "bm25") and "not reranked" not in row(t, "bm25>>tuned")
+    assert not {"tab:red", "tab:green", "C2", "C3", "red", "green"} & set(report.SYSTEM_COLORS)
+    assert len(set(report.SYSTEM_COLORS)) >= 8
+
+
+def test_latency_percentiles_in_the_report_and_a_quality_against_latency_plot(tmp_path):
+    from rerankft.evaluation.latency import latency_png
+
+    m = metrics_fixture()
+    m["cost"]["bm25>>tuned"]["latency"] = {"queries": 10, "p50_ms": 210.0, "p95_ms": 260.4, "max_ms": 300.0}
+    md = report.markdown(m)
+    assert "- bm25>>tuned: p50 210 ms, p95 260 ms, max 300 ms per query (10 queries" in md
+    assert latency_png(tmp_path / "latency.png", m).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    del m["cost"]["bm25>>tuned"]["latency"]
+    assert latency_png(tmp_path / "none.png", m) is None and "p50" not in report.markdown(m)
+
+
+def test_query_latency_scores_each_query_alone_without_the_cache():
+    from types import SimpleNamespace
+
+    from rerankft.evaluation.benchmark import query_latency
+
+    class Fake:
+        _cache, show_progress = "cache", True
+
+        def __init__(self):
+            self.calls = []
+
+        def score(self, pairs):
+            assert self._cache is None and self.show_progress is False
+            self.calls.append(pairs)
+
+    data = SimpleNamespace(queries={"q1": "a", "q2": "b", "q3": "c"}, doc_text=lambda d: f"text {d}")
+    candidates = {"q1": {"d1": 1.0, "d2": 2.0, "d3": 0.5}, "q2": {"d1": 1.0}, "q3": {}}
+    fake = Fake()
+    lat = query_latency(fake, data, candidates, 2, ["q3", "q2", "q1"], 5)
+    assert lat["queries"] == 2 and lat["p50_ms"] <= lat["p95_ms"] <= lat["max_ms"] + 1e-9
+    assert fake.calls == [[("a", "text d2"), ("a", "text d1")], [("b", "text d1")]]  # top 2 by score, one call per query
+    assert fake._cache == "cache" and fake.show_progress is True  # restored
+    assert query_latency(fake, data, candidates, 2, ["q1"], 0) is None

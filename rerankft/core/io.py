@@ -25,7 +25,12 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:  # name the result that could not be written, not its temporary file
+            if e.filename is None or str(e.filename) == str(tmp):
+                raise OSError(e.errno, e.strerror, str(path)) from e
+            raise
         if tmp.is_file():
             # mkstemp creates 0600 files; results should be as readable as any file the user writes.
             os.chmod(tmp, 0o666 & ~_umask())

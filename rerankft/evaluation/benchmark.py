@@ -65,6 +65,7 @@ class Settings:
     n_boot: int
     n_perm: int
     seed: int
+    latency_queries: int = 10
 
     @classmethod
     def from_config(cls, cfg) -> "Settings":
@@ -78,6 +79,7 @@ class Settings:
             n_boot=int(select(cfg, "eval.bootstrap_samples", 1000)),
             n_perm=int(select(cfg, "eval.permutations", 10000)),
             seed=int(select(cfg, "eval.seed", 0)),
+            latency_queries=int(select(cfg, "eval.latency_queries", 10)),
         )
 
     @property
@@ -146,6 +148,34 @@ def _cost(wall: float, used: dict, n_queries: int, n_candidates: int, spec: str)
     }
 
 
+def query_latency(reranker, dataset, candidates: Run, top_k: int, query_ids: list[str], n: int) -> dict | None:
+    """Per-query latency as a search system sees it: each of ``n`` queries' top_k candidates scored
+    alone (one call per query, score cache off), in ms: p50, p95, max.
+
+    The benchmark's own wall time scores all queries' pairs together in length-sorted batches, which
+    is throughput, not what one user's query waits for.
+    """
+    import numpy as np
+
+    qids = [q for q in sorted(query_ids) if candidates.get(q)][:max(0, n)]
+    if not qids or not hasattr(reranker, "score"):
+        return None
+    cache, progress = getattr(reranker, "_cache", None), getattr(reranker, "show_progress", None)
+    reranker._cache, reranker.show_progress = None, False
+    times = []
+    try:
+        for q in qids:
+            docs = ranked_ids(candidates[q])[:top_k]
+            pairs = [(dataset.queries[q], dataset.doc_text(d)) for d in docs]
+            t0 = time.perf_counter()
+            reranker.score(pairs)
+            times.append(1000 * (time.perf_counter() - t0))
+    finally:
+        reranker._cache, reranker.show_progress = cache, progress
+    return {"queries": len(times), "p50_ms": round(float(np.percentile(times, 50)), 1),
+            "p95_ms": round(float(np.percentile(times, 95)), 1), "max_ms": round(max(times), 1)}
+
+
 def _fused_scores(cfg, dataset, reranked: Run, candidates: Run, weight) -> Run:
     """A fitted fusion applied to test scores: a float is the old single first-stage weight, a dict
     weights the exact BM25 / dense scores of every candidate (:mod:`rerankft.evaluation.fusion_fit`)."""
@@ -172,6 +202,9 @@ def _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_
             rankings[sys_name] = rerank_with_tail(fs_runs[fs], reranked, s.top_k)
             n_candidates = sum(len(v) for v in candidates[fs].values())
             cost[sys_name] = _cost(wall, used, len(query_ids), n_candidates, spec)
+            latency = query_latency(reranker, dataset, candidates[fs], s.top_k, query_ids, s.latency_queries)
+            if latency:
+                cost[sys_name]["latency"] = latency
             weight = fusion.get(name, {}).get(fs)
             if weight is not None:
                 fused = f"{sys_name}{FUSED}"

@@ -11,6 +11,11 @@ from pathlib import Path
 from rerankft.core.io import atomic_path, write_text
 from rerankft.core.systems import FUSED, ORACLE, SEP
 from rerankft.evaluation.curves import training_section
+from rerankft.evaluation.latency import latency_lines, latency_png
+
+NOT_RERANKED_MARK = "(not reranked)"
+SYSTEM_COLORS = ["tab:blue", "tab:orange", "tab:purple", "tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan",
+                 "navy", "goldenrod"]
 
 FIRST_STAGE_MARK, BASE_MARK = "†", "‡"
 
@@ -58,8 +63,11 @@ def results_table(metrics: dict) -> str:
     }
     header = ["system"] + measures + ["rerank s", "ms/query", "pairs/s"]
     rows = [header]
+    reranked = {s.split(SEP)[0] for s in systems if SEP in s and not s.endswith(SEP + ORACLE)}
     for s, values in systems.items():
-        row = [s]
+        # A first stage whose candidates no reranker reordered says so: bold on it is that first
+        # stage's own score, not a reranking this table has a row for.
+        row = [s if SEP in s or s in reranked or not reranked else f"{s} {NOT_RERANKED_MARK}"]
         for m in measures:
             v = f"{values[m]:.3f}"
             if not s.endswith(SEP + ORACLE) and round(values[m], 3) == best[m]:
@@ -265,6 +273,10 @@ def markdown(metrics: dict) -> str:
     costs = cost_lines(metrics)
     if costs:
         parts += ["## Cost", "", *costs, ""]
+    latency = latency_lines(metrics)
+    if latency:
+        parts += ["Latency per query (what one search waits for; the table's ms/query is throughput):", "", *latency,
+                  "", "latency.png: quality against latency.", ""]
     fusion = metrics.get("fusion") or {}
     if fusion:
         parts += ["## Score fusion", ""]
@@ -323,7 +335,8 @@ def plot(path: Path, metrics: dict, per_query: dict, query_ids: list[str]) -> Pa
 
     width = 0.8 / len(systems)
     x = np.arange(len(measures))
-    colors = [f"C{i % 10}" for i in range(len(systems))]
+    # Red and green are kept for the wins/losses panel below: no system is drawn in either.
+    colors = [SYSTEM_COLORS[i % len(SYSTEM_COLORS)] for i in range(len(systems))]
     for i, s in enumerate(systems):
         vals = np.array([metrics["systems"][s][m] for m in measures])
         lo = np.array([metrics["ci95"][s][m][0] for m in measures])
@@ -371,4 +384,5 @@ def write_report(out_dir: Path, metrics: dict, per_query: dict, query_ids: list[
         md = md.replace("## Files", "\n".join(training) + "\n## Files", 1)
     write_text(out_dir / "report.md", md)
     plot(out_dir / "report.png", metrics, per_query, query_ids)
+    latency_png(out_dir / "latency.png", metrics)
     return results_table(metrics) + "\n" + "\n".join(summary_lines(metrics))

@@ -16,6 +16,7 @@ from rerankft.core.settings import select
 from rerankft.core.systems import ORACLE, SEP
 from rerankft.modeling.names import resolve_model_name
 from rerankft.retrieval.factory import build_first_stage
+from rerankft.scoring.library import LibraryReranker, is_library_entry, parse_entry, preflight
 from rerankft.scoring.loading import cross_encoder_check, run_model_dir
 from rerankft.scoring.reranker import Reranker
 
@@ -52,7 +53,8 @@ def _display_name(entry: str) -> str:
 
 
 def resolve_rerankers(cfg) -> dict[str, str]:
-    """``rerankers`` (base | tuned | local folder | hub id) -> {system name: model path or hub id}.
+    """``rerankers`` (base | tuned | local folder | hub id | another library's entry, see
+    :mod:`rerankft.scoring.library`) -> {system name: model path, hub id or library entry}.
 
     Every path is checked here, before any model is loaded, so a typo fails in a second.
     """
@@ -85,6 +87,10 @@ def resolve_rerankers(cfg) -> dict[str, str]:
                 )
             name, spec = "tuned", str(run_model_dir(str(tuned), "tuned"))
             _check_local_cross_encoder(spec, f"tuned={tuned}")
+        elif is_library_entry(entry):  # another library's reranker: checked (key, dependency) now, built later
+            lib = parse_entry(entry)
+            preflight(lib)
+            name, spec = lib.name, entry
         else:
             name, spec = _display_name(entry), _resolve(entry, "rerankers")
             _check_local_cross_encoder(spec, f"rerankers: {entry}")
@@ -138,6 +144,8 @@ def retrieve_first_stages(cfg, dataset, names: list[str], query_ids: list[str], 
 
 def make_reranker_factory(cfg) -> Callable[[str], object]:
     def make(spec: str):
+        if is_library_entry(spec):
+            return LibraryReranker(parse_entry(spec))
         cache = select(cfg, "cache_dir", None) if select(cfg, "rerank.cache", False) else None
         # A bi-encoder checkpoint used as `base` gets a freshly initialised scoring head: seed it,
         # or two benchmark runs of the same model report different numbers.

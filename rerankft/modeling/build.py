@@ -46,7 +46,7 @@ def build_cross_encoder(cfg_model: DictConfig, max_length: int | None):
         elif head == "segment_cosine":
             from rerankft.modeling.heads import build_segment_cosine_cross_encoder
 
-            model = build_segment_cosine_cross_encoder(name, max_length)
+            model = build_segment_cosine_cross_encoder(name, max_length, cfg_model.get("segment_gate"))
         else:
             body = Transformer(name, transformer_task="feature-extraction", max_seq_length=max_length)
             dim = body.get_word_embedding_dimension()

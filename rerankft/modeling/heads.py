@@ -30,20 +30,21 @@ from torch import nn
 
 from rerankft.core.io import write_text
 from rerankft.modeling import modeling_rerankft
-from rerankft.modeling.modeling_rerankft import SegmentCosineScore
+from rerankft.modeling.modeling_rerankft import SegmentCosineScore, SegmentGatedTransformer
 
 # Old (flat-layout) model folders name these modules in modules.json; an alias, not a shim file,
 # so the package tree keeps one home for the head.
 sys.modules.setdefault("rerankft.heads", modeling_rerankft)
 sys.modules.setdefault("rerankft.modeling_rerankft", modeling_rerankft)
 
-__all__ = ["SegmentCosineScore", "build_segment_cosine_cross_encoder", "make_portable", "needs_trust"]
+__all__ = ["SegmentCosineScore", "SegmentGatedTransformer", "build_segment_cosine_cross_encoder", "make_portable", "needs_trust"]
 
 
 MODELING_FILE = Path(__file__).with_name("modeling_rerankft.py")
 
 
-PORTABLE_TYPE = "modeling_rerankft.SegmentCosineScore"
+PORTABLE_TYPES = {"SegmentCosineScore": "modeling_rerankft.SegmentCosineScore",
+                  "SegmentGatedTransformer": "modeling_rerankft.SegmentGatedTransformer"}
 
 
 def needs_trust(model_dir: str | Path) -> bool:
@@ -76,8 +77,9 @@ def make_portable(model_dir: str | Path, model) -> bool:
     modules_file = model_dir / "modules.json"
     modules = json.loads(modules_file.read_text(encoding="utf-8"))
     for m in modules:
-        if m.get("type", "").endswith(".SegmentCosineScore"):
-            m["type"] = PORTABLE_TYPE
+        cls_name = m.get("type", "").rsplit(".", 1)[-1]
+        if cls_name in PORTABLE_TYPES:
+            m["type"] = PORTABLE_TYPES[cls_name]
     write_text(modules_file, json.dumps(modules, indent=2))
     cfg_file = model_dir / "config.json"
     cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
@@ -90,8 +92,13 @@ def make_portable(model_dir: str | Path, model) -> bool:
     return True
 
 
-def build_segment_cosine_cross_encoder(name: str, max_length: int | None):
+def build_segment_cosine_cross_encoder(name: str, max_length: int | None, segment_gate: float | None = None):
     """A CrossEncoder = Transformer (feature extraction) -> SegmentCosineScore, scoring raw (unsquashed) values.
+
+    ``segment_gate``: None = full cross-attention from the first step; a number = the starting
+    additive bias on attention between query and passage tokens (a learnable
+    :class:`SegmentGatedTransformer`), with the passage's positions restarted, so the model
+    starts out scoring like the bi-encoder alone and training opens the cross-attention.
 
     BERT's pooler stays in, unused: a saved folder cannot say it was dropped, so a reloaded
     checkpoint would have it and no longer match the live model (best-model selection fails).
@@ -101,8 +108,10 @@ def build_segment_cosine_cross_encoder(name: str, max_length: int | None):
 
     # num_labels=1: CrossEncoder reads its label count from the transformer's config when the
     # last module is not one it knows, and BERT configs default to 2.
-    body = Transformer(name, transformer_task="feature-extraction", max_seq_length=max_length,
-                       config_kwargs={"num_labels": 1})
+    body_cls, config = Transformer, {"num_labels": 1}
+    if segment_gate is not None:
+        body_cls, config = SegmentGatedTransformer, {**config, "segment_gate": float(segment_gate)}
+    body = body_cls(name, transformer_task="feature-extraction", max_seq_length=max_length, config_kwargs=config)
     model = CrossEncoder(modules=[body, SegmentCosineScore(sep_token_id=body.tokenizer.sep_token_id)])
     # The head's scale makes scores span ~[-20, 20]; a sigmoid on top would squash near-equal
     # top scores into float32 ties, so predict() returns the raw score (saved with the model).

@@ -20,7 +20,7 @@ remote-code mechanism (``trust_remote_code=True``):
 from __future__ import annotations
 
 import torch
-from sentence_transformers.base.modules import Module
+from sentence_transformers.base.modules import Module, Transformer
 from torch import nn
 from transformers import BertModel, BertPreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
@@ -49,6 +49,54 @@ def segment_cosine(states, query_mask, passage_mask):
         return (states * m).sum(1) / m.sum(1).clamp(min=1e-6)
 
     return nn.functional.cosine_similarity(mean(query_mask), mean(passage_mask), dim=-1)
+
+
+def gated_inputs(input_ids, attention_mask, token_type_ids, sep_token_id, gate, dtype=torch.float32):
+    """Encoder inputs under which the joint encoding starts as two separate encodings.
+
+    Attention between the query segment and the passage segment gets the additive bias ``gate``
+    (a scalar tensor; 0 within a segment, the dtype's minimum on padding), the passage's
+    positions restart at 0 and every token type is 0: with a very negative gate each segment is
+    encoded exactly as the bi-encoder encodes it alone, so the segment cosine *is* the
+    bi-encoder's score. A learnable gate lets training open the cross-attention from there.
+    Returns ``attention_mask`` (batch, 1, seq, seq), ``position_ids`` and ``token_type_ids``.
+    """
+    query, passage = segment_masks(input_ids, attention_mask, token_type_ids, sep_token_id)
+    same = (query.unsqueeze(2) & query.unsqueeze(1)) | (passage.unsqueeze(2) & passage.unsqueeze(1))
+    mask = torch.where(same, torch.zeros((), dtype=dtype, device=same.device), gate.to(dtype))
+    keys = attention_mask.bool().unsqueeze(1)
+    mask = torch.where(keys, mask, torch.full((), torch.finfo(dtype).min, dtype=dtype, device=same.device))
+    positions = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0).expand_as(input_ids)
+    positions = torch.where(passage, positions - query.sum(1, keepdim=True), positions).clamp(min=0)
+    return {"attention_mask": mask.unsqueeze(1), "position_ids": positions, "token_type_ids": torch.zeros_like(input_ids)}
+
+
+class SegmentGatedTransformer(Transformer):
+    """A sentence-transformers Transformer whose cross-segment attention passes a learnable gate.
+
+    The gate's value lives in the encoder's ``config.json`` (``segment_gate``), so a saved folder
+    and the transformers class below read the trained value back without extra files.
+    Inputs are never unpadded (a 4-D mask needs the padded layout).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.unpad_inputs = False
+        self.segment_gate = nn.Parameter(torch.tensor(float(getattr(self.model.config, "segment_gate", -4.0))))
+
+    def body_inputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return gated_inputs(features["input_ids"], features["attention_mask"], features.get("token_type_ids"),
+                            self.tokenizer.sep_token_id, self.segment_gate, self.model.dtype)
+
+    def forward(self, features: dict[str, torch.Tensor], **kwargs) -> dict[str, torch.Tensor]:
+        if getattr(self, "gate_in_graph", False):  # an exported graph that gates by itself (rerankft's ONNX backend)
+            return super().forward(features, **kwargs)
+        # kwargs override features for the encoder only: the head still reads the 2-D attention_mask
+        return super().forward(features, **{**self.body_inputs(features), **kwargs})
+
+    def save(self, output_path: str, *args, **kwargs) -> None:
+        self.model.config.segment_gate = float(self.segment_gate.detach().float().item())
+        super().save(output_path, *args, **kwargs)
 
 
 class SegmentCosineScore(Module):
@@ -102,9 +150,13 @@ class BertSegmentCosineForSequenceClassification(BertPreTrainedModel):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, labels=None, return_dict=None, **kwargs):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        out = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
-        query_mask, passage_mask = segment_masks(input_ids, attention_mask, token_type_ids,
-                                                 getattr(self.config, "sep_token_id", None))
+        sep = getattr(self.config, "sep_token_id", None)
+        inputs = {"attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        gate = getattr(self.config, "segment_gate", None)
+        if gate is not None:
+            inputs = gated_inputs(input_ids, attention_mask, token_type_ids, sep, torch.tensor(float(gate)), self.dtype)
+        out = self.bert(input_ids=input_ids, **inputs)
+        query_mask, passage_mask = segment_masks(input_ids, attention_mask, token_type_ids, sep)
         cosine = segment_cosine(out.last_hidden_state, query_mask, passage_mask)
         logits = (self.segment_cosine_scale * cosine + self.segment_cosine_bias).unsqueeze(1)
         return SequenceClassifierOutput(logits=logits)

@@ -194,10 +194,7 @@ def _export_fp32(model, out_dir: Path) -> Path:
             self.m = m
 
         def forward(self, input_ids, attention_mask, token_type_ids=None):
-            kw = {"input_ids": input_ids, "attention_mask": attention_mask}
-            if token_type_ids is not None:
-                kw["token_type_ids"] = token_type_ids
-            return getattr(self.m(**kw), output)
+            return getattr(self.m(**_encoder_inputs(model, input_ids, attention_mask, token_type_ids)), output)
 
     was_training = hf.training
     hf.eval()
@@ -253,6 +250,19 @@ def _export_fp32(model, out_dir: Path) -> Path:
     return out
 
 
+def _encoder_inputs(model, input_ids, attention_mask, token_type_ids=None) -> dict:
+    """What the encoder is called with: the tokenizer's tensors, or, for the gated segment_cosine
+    body, its 4-D cross-segment mask and restarted positions built from them (inside the exported
+    graph, so the ONNX model takes the same three inputs as any other)."""
+    kw = {"input_ids": input_ids, "attention_mask": attention_mask}
+    if token_type_ids is not None:
+        kw["token_type_ids"] = token_type_ids
+    body = model[0]
+    if hasattr(body, "body_inputs"):
+        kw = {"input_ids": input_ids, **body.body_inputs(kw)}
+    return kw
+
+
 def _quantize_dynamic(src: Path, dst: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -287,7 +297,8 @@ def _check_export(model, onnx_path: Path, quantized: bool) -> float:
     session = _session(onnx_path)
     got = _scores(model, feats, torch.from_numpy(session.run([name], {n: feats[n].numpy().astype(np.int64) for n in names})[0]))
     with torch.inference_mode():
-        want = _scores(model, feats, getattr(model.model(**{n: feats[n] for n in names}), name))
+        inputs = _encoder_inputs(model, feats["input_ids"], feats["attention_mask"], feats.get("token_type_ids"))
+        want = _scores(model, feats, getattr(model.model(**inputs), name))
     diff = float(np.abs(got - want).max())
     # int8 moves scores; allow that relative to the score scale (segment_cosine spans ~[-20, 20] and
     # scales token-state errors by its cosine scale). This catches broken exports, not int8 noise.
@@ -334,3 +345,5 @@ def attach_onnx(model, onnx_path: Path) -> None:
             return {output: torch.from_numpy(self.session.run([output], feed)[0])}
 
     transformer.model = OnnxSequenceClassifier(_session(onnx_path), transformer.model.config)
+    if hasattr(transformer, "body_inputs"):
+        transformer.gate_in_graph = True  # the graph builds the gated inputs itself from the plain ones

@@ -39,6 +39,7 @@ from rerankft.modeling.build import build_cross_encoder, resolve_head
 from rerankft.modeling.heads import make_portable
 from rerankft.modeling.names import resolve_model_name
 from rerankft.scoring.tokens import count_truncated
+from rerankft.training.adapt import adapt_on_pseudo_queries
 from rerankft.training.dev_eval import DEV_METRIC_KEY, DevRerankEvaluator
 from rerankft.training.losses import (
     add_teacher_scores,
@@ -78,7 +79,8 @@ def head_parameter_pattern(model) -> str:
     if isinstance(model[last], Dense):
         return rf"^model\.{last}\.linear\."
     if type(model[last]).__name__ == "SegmentCosineScore":  # ours, or its copy loaded from a model folder
-        return rf"^model\.{last}\.(scale|bias)$"
+        # with the gated body, its cross-segment gate (model.0.segment_gate) learns at the head's rate too
+        return rf"^model\.({last}\.(scale|bias)|0\.segment_gate)$"
     return r"\.classifier\."
 
 
@@ -169,8 +171,13 @@ def training_rows(cfg: DictConfig, mined, max_length: int | None):
     return fmt, rows
 
 
-def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_dir) -> TrainResult:
-    """Train on ``mined``, select on dev nDCG@10, save the best model to ``<out_dir>/model``."""
+def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_dir, adapt_mined=None) -> TrainResult:
+    """Train on ``mined``, select on dev nDCG@10, save the best model to ``<out_dir>/model``.
+
+    ``adapt_mined``: pseudo-query rows (:mod:`rerankft.mining.pseudo`) trained on first, for
+    ``adapt.max_steps`` steps (:mod:`rerankft.training.adapt`); skipped when resuming (the
+    checkpoint already holds the adapted weights).
+    """
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
     from transformers import set_seed
 
@@ -206,12 +213,20 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss, evaluator=evaluator,
                                   callbacks=[JsonlLogCallback(log_path, pairs_per_step)])
     base_dev = _base_dev(trainer, out_dir / "dev_base.json", is_main) if has_dev else None
+    adapted = None
+    if adapt_mined is not None and resume_from is None:
+        adapted = adapt_on_pseudo_queries(cfg, model, adapt_mined, out_dir, head_parameter_pattern(model))
+        if has_dev:
+            adapted["dev_ndcg@10"] = round(float(trainer.evaluate()[BEST_METRIC]), 4)
+            log.info("dev nDCG@10 after adaptation = %.4f (untrained %.4f)", adapted["dev_ndcg@10"], base_dev)
 
     t0 = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.perf_counter() - t0
     dev_summary = _dev_summary(trainer.state, dev_qrels, int(cfg.dev.top_k), base_dev, has_dev)
     train_summary = _train_summary(trainer.state, output, train_seconds, resume_from, start)
+    if adapted is not None:
+        train_summary["adapt"] = adapted
 
     model_dir = out_dir / "model"
     if is_main:
