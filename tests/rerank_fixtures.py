@@ -83,9 +83,9 @@ def tuned_model_dir(steps: int = 40) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def tuned_segment_cosine_model_dir(steps: int = 20, segment_gate: float | None = None) -> str:
-    """The segment_cosine head on the packaged MiniLM (gated body when ``segment_gate`` is a number),
-    fine-tuned like ``tuned_model_dir``, saved portable."""
+def tuned_segment_cosine_model_dir(steps: int = 20, segment_gate: float | None = -4.0) -> str:
+    """The segment_cosine head on the packaged MiniLM, fine-tuned like ``tuned_model_dir``, saved portable;
+    with the gated body as the default config builds it (``segment_gate=None``: full attention)."""
     from rerankft.modeling.heads import (
         build_segment_cosine_cross_encoder,
         make_portable,

@@ -44,6 +44,7 @@ def test_two_process_cpu_launch_writes_one_run_directory(tmp_path):
         "miner.range_min=1", "miner.range_max=10", "miner.num_negatives=2", "miner.num_random_negatives=1",
         "loss=bce", "train.max_steps=4", "train.eval_steps=2", "train.batch_size=2", "train.max_length=48",
         "train.logging_steps=1", "dev.top_k=5", "rerank.top_k=5", "eval.first_stages=[bm25]", "eval.bootstrap_samples=50",
+        "adapt.passages=8", "adapt.max_steps=2",
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "RERANKFT_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
     env.pop("RERANKFT_RUN_DIR", None)

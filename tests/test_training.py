@@ -113,7 +113,7 @@ def test_heads_have_one_logit_and_head_lr_pattern_matches_only_the_head(tmp_path
     heads = (
         ("cls", {"model.0.model.classifier.weight", "model.0.model.classifier.bias"}),
         ("mean", {"model.2.linear.weight", "model.2.linear.bias"}),
-        ("segment_cosine", {"model.1.scale", "model.1.bias"}),
+        ("segment_cosine", {"model.1.scale", "model.1.bias", "model.0.segment_gate"}),  # the gated body's gate too
     )
     for head, expect in heads:
         cfg.model.head = head
@@ -312,6 +312,20 @@ def test_fit_writes_log_model_and_dev_scores(data, tmp_path):
     scores = CrossEncoder(str(result.model_dir), trust_remote_code=True).predict([("my wifi does not work", ds.doc_text("d9"))] * 2)
     assert scores.shape == (2,) and scores[0] == pytest.approx(scores[1])
     assert not list(tmp_path.glob(".model.*")) and (tmp_path / "train_done.json").is_file()
+
+
+def test_adaptation_steps_run_before_the_labelled_fine_tune_and_are_recorded(data, tmp_path):
+    from rerankft.training.trainer import fit_cross_encoder
+
+    ds, mined, dev_qrels, dev_run = data
+    cfg = compose_cfg("loss=mnrl", "train.max_steps=2", "adapt=pseudo_queries", "adapt.max_steps=3")
+    pseudo = make_mined(ds, [f"q{i}" for i in range(12)])  # stands in for mined pseudo-query rows
+    result = fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path, adapt_mined=pseudo)
+    adapt = json.loads((tmp_path / "train_done.json").read_text())["train"]["adapt"]
+    assert adapt["steps"] == 3 and adapt["rows"] == 12 and 0.0 <= adapt["dev_ndcg@10"] <= 1.0
+    evals = [r for r in jsonl(tmp_path / "train_log.jsonl") if r["event"] == "eval"]
+    assert evals[0]["untrained"] and result.dev_summary["base_dev"] == pytest.approx(evals[0]["dev_ndcg@10"])
+    assert not (tmp_path / "adapt_checkpoints").exists()  # the stage saves nothing
 
 
 # ----------------------------------------------------------------------------- resume after kill -9
