@@ -301,19 +301,25 @@ def test_onnx_backends_export_once_and_match_torch(tmp_path, model_dir, cross_en
 
 
 @pytest.mark.slow
-def test_onnx_backends_run_the_segment_cosine_head(tmp_path):
-    """The offline default's head: the encoder runs in ONNX Runtime, the head on its token states."""
+@pytest.mark.parametrize("segment_gate", [-4.0, None], ids=["gated", "full-attention"])
+def test_onnx_backends_run_the_segment_cosine_head(segment_gate, tmp_path):
+    """The offline default's head: the encoder runs in ONNX Runtime (the gated body's mask and
+    positions built inside the graph), the head on its token states."""
     pytest.importorskip("onnxscript")
     from sentence_transformers import CrossEncoder
 
     from rerankft.scoring.reranker import Reranker
     from tests.rerank_fixtures import tuned_segment_cosine_model_dir
 
-    path = tuned_segment_cosine_model_dir()
+    path = tuned_segment_cosine_model_dir(segment_gate=segment_gate)
     pairs = mixed_pairs(40, seed=6)
     expected = CrossEncoder(path, trust_remote_code=True).predict(pairs)
     fp32 = Reranker(path, backend="onnx", cache_dir=tmp_path)
     assert np.abs(fp32.score(pairs) - expected).max() < 1e-3
+    if segment_gate is not None:
+        # Known gap: dynamic int8 moves the gated body's scores about twice as much (mean |diff| 1.0
+        # on a +-16 score range, measured on these pairs); onnx-int8 is not yet vetted for it.
+        return
     int8 = Reranker(path, backend="onnx-int8", cache_dir=tmp_path)
     got = int8.score(pairs)
     # Quantized: close, not equal. The cosine head scales small errors in the token states by ~20,

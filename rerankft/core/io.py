@@ -28,7 +28,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         try:
             yield tmp
         except OSError as e:  # name the result that could not be written, not its temporary file
-            if e.filename is None or str(e.filename) == str(tmp):
+            if e.errno is not None and (e.filename is None or str(e.filename) == str(tmp)):
                 raise OSError(e.errno, e.strerror, str(path)) from e
             raise
         if tmp.is_file():

@@ -27,19 +27,29 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 
 def segment_masks(input_ids, attention_mask, token_type_ids, sep_token_id):
-    """(query mask, passage mask), each (batch, seq). The query part includes [CLS] and the first [SEP]."""
+    """(query mask, passage mask), each (batch, seq). The query part includes [CLS] and the first [SEP].
+
+    Rows with segment ids use them; rows without (RoBERTa, XLM-R give none, or all zeros) split
+    after the first separator. Chosen per row with tensor ops, no Python branch on the data, so
+    the gated body's ONNX export can trace it.
+    """
     attention = attention_mask.bool()
-    if token_type_ids is not None and bool((token_type_ids * attention_mask).any()):
-        second = token_type_ids.bool()
-    else:
-        # Tokenizers without segment ids (RoBERTa, XLM-R): the passage starts after the first separator.
-        if sep_token_id is None:
-            raise ValueError("the segment_cosine head needs token_type_ids or a sep_token_id")
+    by_sep = None
+    if sep_token_id is not None and input_ids is not None:
         is_sep = input_ids == sep_token_id
         none = torch.full_like(is_sep[:, 0], is_sep.shape[1], dtype=torch.long)
         first_sep = torch.where(is_sep.any(1), is_sep.int().argmax(1), none)
         positions = torch.arange(is_sep.shape[1], device=is_sep.device).unsqueeze(0)
-        second = positions > first_sep.unsqueeze(1)
+        by_sep = positions > first_sep.unsqueeze(1)
+    if token_type_ids is None:
+        if by_sep is None:
+            raise ValueError("the segment_cosine head needs token_type_ids or a sep_token_id")
+        second = by_sep
+    elif by_sep is None:
+        second = token_type_ids.bool()
+    else:
+        has_types = (token_type_ids * attention_mask).bool().any(1, keepdim=True)
+        second = (has_types & token_type_ids.bool()) | (~has_types & by_sep)  # no Where on bools: ONNX Runtime lacks it
     return attention & ~second, attention & second
 
 
