@@ -10,11 +10,9 @@ The stage trains the model in place: no dev selection, no checkpoints (its cost 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-import os
 import time
-
-import torch
 
 from omegaconf import DictConfig
 
@@ -24,9 +22,14 @@ from rerankft.training.losses import build_loss, loss_format
 log = logging.getLogger("rerankft")
 
 
-def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, head_pattern: str | None) -> dict:
-    """Train ``model`` for ``cfg.adapt.max_steps`` steps on the pseudo-query rows; returns a summary."""
-    from sentence_transformers.cross_encoder import CrossEncoderTrainer, CrossEncoderTrainingArguments
+def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_args) -> dict:
+    """Train ``model`` for ``cfg.adapt.max_steps`` steps on the pseudo-query rows; returns a summary.
+
+    ``labelled_args`` are the labelled stage's training arguments (trainer.training_arguments):
+    this stage takes them as they are (batch, precision, head learning rate, multi-process
+    settings) and changes only its length, its learning rate, and that it neither evaluates nor saves.
+    """
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
 
     t, a = cfg.train, cfg.adapt
     steps = int(a.max_steps)
@@ -37,16 +40,10 @@ def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, head_pattern
         raise ConfigError("adapt: mining the pseudo-queries produced no rows; use adapt=none")
     loss, _ = build_loss(cfg.loss, model, rows, int(t.batch_size))
     lr = float(a.get("learning_rate") or t.learning_rate)
-    multi = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    args = CrossEncoderTrainingArguments(
-        output_dir=str(out_dir / "adapt_checkpoints"), max_steps=steps, learning_rate=lr,
-        learning_rate_mapping={head_pattern: float(t.head_learning_rate)} if head_pattern and t.get("head_learning_rate") else {},
-        warmup_steps=float(t.warmup_ratio), weight_decay=float(t.weight_decay), per_device_train_batch_size=int(t.batch_size),
-        seed=int(t.seed), data_seed=int(t.seed), eval_strategy="no", save_strategy="no", logging_steps=int(t.logging_steps),
-        report_to="none", disable_tqdm=True, dataloader_num_workers=int(t.dataloader_workers),
-        # as for the labelled stage (trainer.training_arguments): gloo on CPU-only multi-process launches,
-        # and the heads that leave BERT's pooler unused
-        use_cpu=multi and not torch.cuda.is_available(), ddp_find_unused_parameters=True if multi else None,
+    args = dataclasses.replace(
+        labelled_args, output_dir=str(out_dir / "adapt_checkpoints"), max_steps=steps, learning_rate=lr,
+        eval_strategy="no", save_strategy="no", load_best_model_at_end=False, metric_for_best_model=None,
+        logging_first_step=False, report_to="none",
     )
     t0 = time.perf_counter()
     CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss).train()

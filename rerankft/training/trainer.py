@@ -215,7 +215,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     base_dev = _base_dev(trainer, out_dir / "dev_base.json", is_main) if has_dev else None
     adapted = None
     if adapt_mined is not None and resume_from is None:
-        adapted = adapt_on_pseudo_queries(cfg, model, adapt_mined, out_dir, head_parameter_pattern(model))
+        adapted = adapt_on_pseudo_queries(cfg, model, adapt_mined, out_dir, args)
         if has_dev:
             adapted["dev_ndcg@10"] = round(float(trainer.evaluate()[BEST_METRIC]), 4)
             log.info("dev nDCG@10 after adaptation = %.4f (untrained %.4f)", adapted["dev_ndcg@10"], base_dev)
