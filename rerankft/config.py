@@ -15,6 +15,8 @@ from rerankft.modeling.names import resolve_model_name
 from rerankft.retrieval.factory import FIRST_STAGES
 from rerankft.scoring.library import is_library_entry
 from rerankft.scoring.loading import BACKENDS
+from rerankft.scoring.windows import check_windowing
+from rerankft.training.windows import TRAIN_LONG_DOCS, WINDOW_PICKERS
 
 
 def _positive_int(cfg: DictConfig, key: str, allow_minus_one: bool = False) -> None:
@@ -81,11 +83,20 @@ def validate_config(cfg: DictConfig) -> None:
         raise ConfigError(f"rerank.fusion={fusion!r} is invalid: expected true or false")
     if select(cfg, "hub.push") and not select(cfg, "hub.repo_id"):
         raise ConfigError("hub.push=true needs hub.repo_id=<user>/<model-name>")
+    if select(cfg, "rerank") is not None:
+        check_windowing(select(cfg, "rerank.long_docs", "truncate"), select(cfg, "rerank.window"), select(cfg, "rerank.stride"))
+    _check_train_windows(cfg)
     _check_loss(cfg)
     _check_eval(cfg)
 
 
-
+def _check_train_windows(cfg: DictConfig) -> None:
+    mode = select(cfg, "train.long_docs")
+    if mode is not None and mode not in TRAIN_LONG_DOCS:
+        raise ConfigError(f"train.long_docs={mode!r} is not one of: {', '.join(TRAIN_LONG_DOCS)}")
+    picker = select(cfg, "train.window_picker")
+    if picker is not None and picker not in WINDOW_PICKERS:
+        raise ConfigError(f"train.window_picker={picker!r} is not one of: {', '.join(WINDOW_PICKERS)}")
 
 def _check_adapt(cfg: DictConfig) -> None:
     kind = select(cfg, "adapt.kind")

@@ -274,3 +274,26 @@ def test_a_users_trec_run_is_benchmarked_as_a_first_stage_by_default():
     assert first_stage_names(with_run) == ["run", "bm25"]
     explicit = cfg(eval={"first_stages": ["bm25", "run"]}, retriever={"kind": "trec_run", "path": "x.trec"})
     assert first_stage_names(explicit) == ["bm25", "run"]
+
+
+def test_windowed_scoring_through_the_benchmark_is_counted_in_cost_and_report(beir_folder, tmp_path):
+    """rerank.long_docs reaches the benchmark's reranker; metrics.json and report.md say how much was windowed."""
+    from rerankft.data.loading import load_beir_folder
+    from rerankft.evaluation.report import cost_lines
+
+    import json
+
+    filler = " ".join(["The device keeps its settings in flash memory and shows them on the status page."] * 4)
+    corpus = [json.dumps({"_id": "d1", "title": "Reset", "text": filler + " Hold the reset button for ten seconds."}),
+              json.dumps({"_id": "d2", "title": "Backup", "text": "Backups run nightly at 2 am. " + filler}),
+              json.dumps({"_id": "d3", "title": "", "text": "Firmware updates install automatically."})]
+    ds = load_beir_folder(beir_folder(corpus=corpus))
+    c = cfg(eval={"first_stages": ["bm25"], "measures": ["nDCG@10"], "latency_queries": 0},
+            rerank={"top_k": 3, "max_length": 24, "cache": False, "long_docs": "maxp", "window": None, "stride": None})
+    c.cache_dir = str(tmp_path / "cache")
+    metrics = run_benchmark(c, ds, {"base": "sentence-transformers/all-MiniLM-L6-v2"}, tmp_path / "out")
+    cost = metrics["cost"]["bm25>>base"]
+    assert cost["long_docs"] == "maxp" and 0 < cost["windowed_passages"] <= cost["pairs"]
+    assert cost["windows"] >= 2 * cost["windowed_passages"]
+    line = next(x for x in cost_lines(metrics) if x.startswith("- bm25>>base"))
+    assert f"long_docs=maxp: {cost['windowed_passages']} of {cost['pairs']} passages were longer than one window" in line

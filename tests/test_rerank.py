@@ -298,6 +298,13 @@ def test_onnx_backends_export_once_and_match_torch(tmp_path, model_dir, cross_en
     assert exports == ["onnx", "onnx-int8"]
     # The cache separates backends: int8 scores never answer an fp32 request.
     assert int8.stats["cache_hits"] == 0
+    # Windowed scoring sits above the backend: the ONNX session reads the same windows as torch.
+    long_pairs = [(q, " ".join([p] * 6)) for q, p in pairs[:4]]
+    torch_maxp = Reranker(model_dir, long_docs="maxp", max_length=48)
+    want = torch_maxp.score(long_pairs)
+    onnx_maxp = Reranker(model_dir, backend="onnx", cache_dir=tmp_path, score_cache=False, long_docs="maxp", max_length=48)
+    assert np.abs(onnx_maxp.score(long_pairs) - want).max() < 1e-4
+    assert onnx_maxp.stats["windows"] == torch_maxp.stats["windows"] > onnx_maxp.stats["windowed_passages"] > 0
 
 
 @pytest.mark.slow

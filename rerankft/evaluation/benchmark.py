@@ -51,7 +51,7 @@ from rerankft.scoring.fusion import fuse, fuse_signals
 
 log = logging.getLogger("rerankft")
 
-_COUNTERS = ("pairs", "scored", "cache_hits", "batches", "truncated_pairs", "seconds")
+_COUNTERS = ("pairs", "scored", "cache_hits", "batches", "truncated_pairs", "windowed_passages", "windows", "seconds")
 
 
 @dataclass
@@ -140,6 +140,9 @@ def _cost(wall: float, used: dict, n_queries: int, n_candidates: int, spec: str)
         "scored_pairs": used.get("scored"),  # run through the model (not cache hits, not duplicates)
         "cache_hits": used.get("cache_hits"),
         "truncated_pairs": used.get("truncated_pairs"),
+        "long_docs": used.get("long_docs"),
+        "windowed_passages": used.get("windowed_passages"),  # passages longer than one window (long_docs != truncate)
+        "windows": used.get("windows"),  # the windows those passages were read as
         "backend": used.get("backend"),
         "precision": used.get("precision"),
         "device": used.get("device"),

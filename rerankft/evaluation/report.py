@@ -227,6 +227,12 @@ def cost_lines(metrics: dict) -> list[str]:
                 + (f" ({c['max_length']} tokens)" if c.get("max_length") else "")
                 + " and truncated (longest_first: the longer text, usually the passage, loses its end)"
             )
+        if c.get("long_docs") not in (None, "truncate"):
+            n_win = c.get("windowed_passages") or 0
+            extra.append(
+                f"long_docs={c['long_docs']}: {n_win} of {c['pairs']} passages were longer than one window"
+                + (f" and were read as {c['windows'] / n_win:.1f} windows on average" if n_win else "")
+            )
         lines.append(
             f"- {s}: {c['pairs']} pairs in {c['wall_s']:.1f} s ({c['ms_per_query']:.0f} ms/query, "
             f"{c['pairs_per_s'] or 0:.0f} pairs/s) on {c.get('device') or '?'} with backend {c.get('backend') or '?'}"

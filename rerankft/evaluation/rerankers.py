@@ -19,6 +19,7 @@ from rerankft.retrieval.factory import build_first_stage
 from rerankft.scoring.library import LibraryReranker, is_library_entry, parse_entry, preflight
 from rerankft.scoring.loading import cross_encoder_check, run_model_dir
 from rerankft.scoring.reranker import Reranker
+from rerankft.scoring.windows import windowing_kwargs
 
 log = logging.getLogger("rerankft")
 
@@ -159,6 +160,7 @@ def make_reranker_factory(cfg) -> Callable[[str], object]:
             batch_tokens=select(cfg, "rerank.batch_tokens", 16384),
             cache_dir=cache,
             precision=select(cfg, "rerank.precision", "fp32"),
+            **windowing_kwargs(select(cfg, "rerank", None) or {}),
         )
 
     return make

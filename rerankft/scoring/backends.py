@@ -180,13 +180,18 @@ def _output_name(model) -> str:
     return "logits" if getattr(model[0], "transformer_task", None) == "sequence-classification" else "last_hidden_state"
 
 
-def _export_fp32(model, out_dir: Path) -> Path:
+def _export_fp32(model, out_dir: Path, graph=None, output: str | None = None) -> Path:
+    """The fp32 ONNX file of the model's encoder (returning ``_output_name``), fused where ONNX Runtime can.
+
+    ``graph``: another module to export in place of the encoder alone, called with the tokenizer's
+    tensors and returning one tensor named ``output`` (rerankft.publish.flashrank exports encoder + head).
+    """
     import onnx
     import torch
 
     hf = model.model
     names, feats = _example_inputs(model)
-    output = _output_name(model)
+    output = output or _output_name(model)
 
     class Output(torch.nn.Module):  # a plain tensor out: the exporter's simplest contract
         def __init__(self, m):
@@ -209,7 +214,7 @@ def _export_fp32(model, out_dir: Path) -> Path:
     raw = out_dir / "raw.onnx"
     try:
         torch.onnx.export(
-            Output(hf).eval(),
+            (graph if graph is not None else Output(hf)).eval(),
             tuple(feats[n] for n in names),
             str(raw),
             input_names=names,

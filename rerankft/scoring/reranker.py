@@ -48,13 +48,14 @@ from rerankft.scoring.loading import (
     load_cross_encoder,
     resolve_reranker_path,
 )
-from rerankft.scoring.score_cache import ScoreCache
+from rerankft.scoring.score_cache import ScoreCache, scores_through_cache
 from rerankft.scoring.tokens import (
     can_pad_ourselves,
     count_truncated,
     processing_kwargs,
     tokenize,
 )
+from rerankft.scoring.windows import Windowing, plan_windows, windowing_kwargs
 
 if TYPE_CHECKING:  # torch / sentence-transformers load lazily: `import rerankft` stays light
     from sentence_transformers import CrossEncoder
@@ -78,6 +79,8 @@ class Reranker:
         score_cache: set False to keep exports in ``cache_dir`` but always score (benchmarks).
         precision: fp32 | fp16 | bf16 (autocast; torch backend; meant for GPUs).
         device: e.g. "cpu", "cuda"; default the model's / sentence-transformers' choice.
+        long_docs: truncate | firstp | maxp | sump: how a passage longer than the pair's window is
+            read (:mod:`rerankft.scoring.windows`); ``window`` / ``stride`` in passage tokens.
     """
 
     def __init__(
@@ -93,8 +96,12 @@ class Reranker:
         allow_fresh_head: bool | None = None,
         show_progress: bool | None = None,
         score_cache: bool = True,
+        long_docs: str = "truncate",
+        window: int | None = None,
+        stride: int | None = None,
     ):
         check_engine_settings(backend, precision, batch_tokens, batch_size, max_length)
+        self.windowing = Windowing(long_docs, window, stride)
 
         from sentence_transformers import CrossEncoder
 
@@ -157,6 +164,7 @@ class Reranker:
             cache_dir=cache_dir,
             score_cache=bool(cfg_rerank.cache),
             precision=cfg_rerank.precision,
+            **windowing_kwargs(cfg_rerank),
             **kwargs,
         )
 
@@ -165,6 +173,8 @@ class Reranker:
     def reset_stats(self) -> None:
         self.stats = {
             "pairs": 0,  # pairs asked for
+            "windowed_passages": 0,  # pairs whose passage was split into windows (long_docs != truncate)
+            "windows": 0,  # the windows those passages became
             "scored": 0,  # pairs run through the model (not from the cache, not duplicates)
             "cache_hits": 0,
             "batches": 0,
@@ -175,6 +185,7 @@ class Reranker:
             "precision": self.precision,
             "device": str(self.model.device),
             "max_length": self.max_length,
+            "long_docs": self.windowing.mode,
         }
 
     def score(self, pairs: Sequence[tuple[str, str]], desc: str | None = None) -> np.ndarray:
@@ -186,47 +197,24 @@ class Reranker:
         pairs = check_pairs(pairs)
         t0 = time.perf_counter()
         n = len(pairs)
-        out: list[np.ndarray | None] = [None] * n
-
-        # Identical pairs (duplicate documents in a candidate list) are scored once.
-        first_of: dict[tuple[str, str], int] = {}
-        uniq: list[int] = []
-        for i, pr in enumerate(pairs):
-            if pr not in first_of:
-                first_of[pr] = i
-                uniq.append(i)
-
-        todo = uniq
-        keys: list[bytes] = []
-        if self._cache is not None and uniq:
-            keys = self._cache.keys(self._cache_namespace(), [pairs[i] for i in uniq])
-            hits = self._cache.get(keys)
-            todo = []
-            for i, k in zip(uniq, keys):
-                if k in hits:
-                    out[i] = hits[k]
-                else:
-                    todo.append(i)
-            self.stats["cache_hits"] += len(uniq) - len(todo)
-
-        if todo:
-            new = self._score_uncached([pairs[i] for i in todo], desc=desc)
-            for j, i in enumerate(todo):
-                out[i] = new[j]
-            if self._cache is not None:
-                key_of = dict(zip(uniq, keys))
-                self._cache.put([key_of[i] for i in todo], new)
-        for i, pr in enumerate(pairs):
-            if out[i] is None:
-                out[i] = out[first_of[pr]]
-
+        if self.windowing.active and pairs:
+            plan = plan_windows(self.tokenizer, pairs, self.windowing, self.max_length)
+            arr = plan.aggregate(self._score_pairs(plan.pairs, desc), self.windowing.mode)
+            self.stats["windowed_passages"] += plan.windowed
+            self.stats["windows"] += plan.windows_of_windowed
+        else:
+            arr = self._score_pairs(pairs, desc)
         self.stats["pairs"] += n
         self.stats["seconds"] += time.perf_counter() - t0
         self.stats["pairs_per_s"] = self.stats["pairs"] / self.stats["seconds"] if self.stats["seconds"] else 0.0
         if n == 0:
             return np.zeros((0,), dtype=np.float32)
-        arr = np.stack([np.asarray(s, dtype=np.float32).reshape(-1) for s in out])
-        return arr[:, 0] if arr.shape[1] == 1 else arr
+        return arr[:, 0] if arr.ndim == 2 and arr.shape[1] == 1 else arr
+
+    def _score_pairs(self, pairs: list[tuple[str, str]], desc: str | None) -> np.ndarray:
+        """Scores (n x labels) of pairs as they are: duplicates once, the score cache, then the model."""
+        namespace = self._cache_namespace() if self._cache is not None else ""
+        return scores_through_cache(pairs, self._cache, namespace, lambda todo: self._score_uncached(todo, desc=desc), self.stats)
 
     def rank(
         self,
@@ -324,6 +312,7 @@ class Reranker:
             "batch_tokens": self.batch_tokens,
             "batch_size": self.batch_size,
             "device": str(self.model.device),
+            **self.windowing.describe(),
         }
 
     # ------------------------------------------------------------------ internals
@@ -334,6 +323,9 @@ class Reranker:
         return self._fingerprint
 
     def _cache_namespace(self) -> str:
+        # Entries are scores of the pairs the model really read: whole passages, or windows (a window's
+        # text is its key), so the long_docs mode needs no place in the key: truncate's long pair and
+        # maxp's windows are different pairs, and a passage that fits one window is the same pair in both.
         return f"{self.fingerprint()}|{self.backend}|{self.precision}|{self.max_length}"
 
     def _batches(self, lengths: np.ndarray) -> list[np.ndarray]:

@@ -127,3 +127,43 @@ class ScoreCache:
                 os.replace(f, f.with_name(f"{f.name}.corrupt-{stamp}"))
         self._conn = self._connect()
         return self._conn
+
+
+def scores_through_cache(pairs: Sequence[tuple[str, str]], cache: "ScoreCache | None", namespace: str, score, stats: dict) -> np.ndarray:
+    """Scores (n x labels) of ``pairs``: identical pairs once, cached ones from ``cache``, the rest by ``score(list)``.
+
+    ``stats["cache_hits"]`` counts the distinct pairs served from the cache; new scores are stored.
+    """
+    n = len(pairs)
+    out: list[np.ndarray | None] = [None] * n
+    # Identical pairs (duplicate documents in a candidate list, repeated windows) are scored once.
+    first_of: dict[tuple[str, str], int] = {}
+    uniq: list[int] = []
+    for i, pr in enumerate(pairs):
+        if pr not in first_of:
+            first_of[pr] = i
+            uniq.append(i)
+    todo, keys = uniq, []
+    if cache is not None and uniq:
+        keys = cache.keys(namespace, [pairs[i] for i in uniq])
+        hits = cache.get(keys)
+        todo = []
+        for i, k in zip(uniq, keys):
+            if k in hits:
+                out[i] = hits[k]
+            else:
+                todo.append(i)
+        stats["cache_hits"] += len(uniq) - len(todo)
+    if todo:
+        new = score([pairs[i] for i in todo])
+        for j, i in enumerate(todo):
+            out[i] = new[j]
+        if cache is not None:
+            key_of = dict(zip(uniq, keys))
+            cache.put([key_of[i] for i in todo], new)
+    for i, pr in enumerate(pairs):
+        if out[i] is None:
+            out[i] = out[first_of[pr]]
+    if n == 0:
+        return np.zeros((0, 1), dtype=np.float32)
+    return np.stack([np.asarray(s, dtype=np.float32).reshape(-1) for s in out])

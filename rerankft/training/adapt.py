@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from rerankft.core.errors import ConfigError
 from rerankft.training.losses import build_loss, loss_format
+from rerankft.training.windows import training_windows
 
 log = logging.getLogger("rerankft")
 
@@ -38,6 +39,7 @@ def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_arg
     rows = mined.to_dataset(loss_format(cfg.loss))
     if len(rows) == 0:
         raise ConfigError("adapt: mining the pseudo-queries produced no rows; use adapt=none")
+    rows, _ = training_windows(cfg, rows, model)
     loss, _ = build_loss(cfg.loss, model, rows, int(t.batch_size))
     lr = float(a.get("learning_rate") or t.learning_rate)
     args = dataclasses.replace(

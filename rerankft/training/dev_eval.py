@@ -16,6 +16,7 @@ from sentence_transformers.base.evaluation import BaseEvaluator
 from rerankft.core.metrics import ndcg_at_10
 from rerankft.core.runs import truncate_run
 from rerankft.scoring.reranker import Reranker
+from rerankft.scoring.windows import Windowing
 
 log = logging.getLogger("rerankft")
 
@@ -29,8 +30,10 @@ class DevRerankEvaluator(BaseEvaluator):
     ``history`` keeps one entry per call (step, epoch, score, seconds) for the run summary.
     """
 
-    def __init__(self, dataset, dev_qrels, dev_run, top_k: int, batch_size: int = 64, max_length: int | None = None):
+    def __init__(self, dataset, dev_qrels, dev_run, top_k: int, batch_size: int = 64, max_length: int | None = None,
+                 windowing: Windowing | None = None):
         super().__init__()
+        self.windowing = windowing or Windowing()  # the benchmark's rerank.long_docs, so selection reads passages as scoring will
         self.dataset = dataset
         self.qrels = {qid: {d: int(g) for d, g in docs.items()} for qid, docs in dev_qrels.items()}
         self.run = truncate_run({q: dev_run.get(q, {}) for q in sorted(self.qrels)}, top_k)
@@ -43,7 +46,9 @@ class DevRerankEvaluator(BaseEvaluator):
 
     def rerank(self, model) -> dict[str, dict[str, float]]:
         # The benchmark's engine, so dev and test scores are computed the same way. No score cache: the model changes between evaluations.
-        reranker = Reranker(model, backend="torch", max_length=self.max_length, batch_size=self.batch_size, cache_dir=None)
+        w = self.windowing
+        reranker = Reranker(model, backend="torch", max_length=self.max_length, batch_size=self.batch_size, cache_dir=None,
+                            long_docs=w.mode, window=w.window, stride=w.stride)
         return reranker.rerank_run(self.dataset, self.run, self.top_k, query_ids=sorted(self.qrels), desc="dev rerank")
 
     def __call__(self, model, output_path: str | None = None, epoch: float = -1, steps: int = -1) -> dict[str, float]:

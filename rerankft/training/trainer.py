@@ -52,6 +52,7 @@ from rerankft.training.losses import (
 )
 from rerankft.training.resume import prepare_resume
 from rerankft.training.train_log import BEST_METRIC, JsonlLogCallback
+from rerankft.training.windows import rerank_windowing, training_windows
 
 log = logging.getLogger("rerankft")
 
@@ -193,12 +194,14 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     head = resolve_head(cfg.model.head, resolve_model_name(cfg.model.name))
     base_model = _save_base_model(model, head, cfg.model.name, out_dir, is_main)
     fmt, rows = training_rows(cfg, mined, int(t.max_length))
+    rows, windows = training_windows(cfg, rows, model)
     loss, loss_args = build_loss(cfg.loss, model, rows, int(t.batch_size))
 
     has_dev = bool(dev_qrels)
     evaluator = None
     if has_dev:
-        evaluator = DevRerankEvaluator(dataset, dev_qrels, dev_run, top_k=int(cfg.dev.top_k), batch_size=max(32, int(t.batch_size)), max_length=int(t.max_length))
+        evaluator = DevRerankEvaluator(dataset, dev_qrels, dev_run, top_k=int(cfg.dev.top_k), batch_size=max(32, int(t.batch_size)),
+                                       max_length=int(t.max_length), windowing=rerank_windowing(cfg))
     else:
         log.warning("no dev queries (data.dev_fraction=0?): no model selection, the last checkpoint is kept")
 
@@ -227,6 +230,8 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     train_summary = _train_summary(trainer.state, output, train_seconds, resume_from, start)
     if adapted is not None:
         train_summary["adapt"] = adapted
+    if windows is not None:
+        train_summary["long_docs"] = windows
 
     model_dir = out_dir / "model"
     if is_main:
