@@ -31,12 +31,14 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rerankft.core.metrics import ndcg_at_10
+from rerankft.core.metrics import evaluate_run, ndcg_at_10
 from rerankft.core.runs import ranked_ids
 from rerankft.data.dataset import RetrievalDataset, carve_dev
 from rerankft.data.loading import load_beir_folder, load_from_config
+from rerankft.evaluation.stats import paired_randomization_test
 from rerankft.retrieval.factory import build_first_stage
 from rerankft.scoring.loading import run_model_dir
+from rerankft.scoring import windows as windowing_module
 from rerankft.scoring.reranker import Reranker
 
 MODES = ("truncate", "firstp", "maxp", "sump")
@@ -81,6 +83,8 @@ def write_beir(ds: RetrievalDataset, out: Path) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path, help="a finished train run directory (config.yaml, model/)")
+    ap.add_argument("--model", default=None, help="score with this model (a run directory or model folder) instead of the run's own; "
+                    "the run still gives the data, its splits and dev queries")
     ap.add_argument("--filler", type=Path, default=None, help="a BEIR folder of another domain: the filler passages (--rows long)")
     ap.add_argument("--split", choices=("test", "dev"), default="test")
     ap.add_argument("--queries", type=int, default=50, help="the first N queries of the split by id (0: all)")
@@ -90,14 +94,18 @@ def main(argv=None) -> int:
     ap.add_argument("--modes", default=",".join(MODES))
     ap.add_argument("--tokens", default="1000,2000", help="document length range in tokens")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--auto-beyond", type=int, default=None,
+                    help="long_docs=auto windows passages longer than this many windows (default: the package's AUTO_MAXP_BEYOND)")
     ap.add_argument("--write", type=Path, default=None, help="write the long collection here (BEIR layout) and stop")
     ap.add_argument("--rows", choices=("long", "short"), default="long",
                     help="long: short/truncate then the long documents in each mode; short: the original passages in each mode")
     args = ap.parse_args(argv)
 
+    if args.auto_beyond is not None:
+        windowing_module.AUTO_MAXP_BEYOND = args.auto_beyond  # read at each plan_windows call
     cfg = OmegaConf.load(args.run / "config.yaml")
     ds = load_from_config(cfg.data)
-    model = run_model_dir(args.run, "run")
+    model = run_model_dir(args.model or args.run, "--model" if args.model else "run")
     engine = Reranker(model, max_length=args.max_length)
     lo, hi = (int(x) for x in args.tokens.split(","))
     if args.rows == "long" and args.filler is None:
@@ -135,9 +143,14 @@ def main(argv=None) -> int:
             seconds = time.perf_counter() - t0
             read = r.stats["scored"] + r.stats["cache_hits"]
             windows = r.stats["windows"] / r.stats["windowed_passages"] if r.stats["windowed_passages"] else 1.0
-            rows.append({"row": label, "nDCG@10": ndcg_at_10(qrels, run), "s": seconds, "read": read})
+            per_query = evaluate_run(qrels, run, ["nDCG@10"])[1]["nDCG@10"]
+            rows.append({"row": label, "nDCG@10": ndcg_at_10(qrels, run), "s": seconds, "read": read, "per_query": per_query})
+            # Paired randomization test against the first row (same queries, same candidates).
+            p = paired_randomization_test([per_query[q] for q in qids], [rows[0]["per_query"][q] for q in qids]) if len(rows) > 1 else None
             print(f"| {label:14s} | {rows[-1]['nDCG@10']:.4f} | {read:7d} pairs read ({read / len(doc_tokens):.2f} per passage) | "
-                  f"{r.stats['windowed_passages']:5d} passages windowed, {windows:5.1f} windows each | {seconds:6.1f} s |", flush=True)
+                  f"{r.stats['windowed_passages']:5d} passages windowed, {windows:5.1f} windows each | {seconds:6.1f} s |"
+                  + (f" vs {rows[0]['row']}: {rows[-1]['nDCG@10'] - rows[0]['nDCG@10']:+.4f}, p = {p:.3f} |" if p is not None else ""),
+                  flush=True)
             r.close()
     if args.rows == "short":
         return 0

@@ -11,6 +11,7 @@ import traceback
 from typing import Callable
 
 from rerankft.core.errors import RerankftError
+from rerankft.core.runtime import install_interrupt_handler
 
 log = logging.getLogger("rerankft")
 
@@ -119,6 +120,7 @@ def run_main(job: Callable, cfg):
     ``debug=true`` adds the traceback but keeps the exit code.
     """
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    install_interrupt_handler()
     debug = bool(cfg.get("debug")) or os.environ.get("RERANKFT_DEBUG") == "1"
     out = _run_dir_or_none()
     before = set(os.listdir(out)) if out and os.path.isdir(out) else None

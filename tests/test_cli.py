@@ -223,3 +223,31 @@ def test_a_full_disk_during_a_result_write_is_one_line_exit_2_and_leaves_no_part
     assert err.count("\n") == 1 and f"cannot write {out / 'metrics.json'}: No space left on device" in err, err
     assert "free space" in err
     assert list(out.iterdir()) == []  # neither metrics.json nor its temporary file
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_swallowed_by_a_finalizer_still_stops_at_the_next_check():
+    """CPython ignores an exception raised inside __del__: a Ctrl-C handled there would be lost; the
+    handler rerankft installs records it, and the training / scoring loops raise it at their next check."""
+    import os
+    import signal
+
+    from rerankft.core import runtime
+
+    old = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    runtime._INTERRUPTED.clear()
+    try:
+        runtime.install_interrupt_handler()
+
+        class Finalized:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGINT)  # the handler runs inside this finalizer
+                sum(range(10000))
+
+        Finalized()  # freed at once; its KeyboardInterrupt is printed as "Exception ignored" and lost
+        with pytest.raises(KeyboardInterrupt):
+            runtime.raise_if_interrupted()
+    finally:
+        signal.signal(signal.SIGINT, old)
+        runtime._INTERRUPTED.clear()

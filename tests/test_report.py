@@ -161,9 +161,11 @@ def test_query_latency_scores_each_query_alone_without_the_cache():
     from types import SimpleNamespace
 
     from rerankft.evaluation.benchmark import query_latency
+    from rerankft.scoring.reranker import Reranker
 
     class Fake:
         _cache, show_progress = "cache", True
+        uncached = Reranker.uncached  # the engine's own switch, on a fake that records what score() sees
 
         def __init__(self):
             self.calls = []

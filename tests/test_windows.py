@@ -61,11 +61,12 @@ def test_windows_of_a_hand_made_passage(tokenizer):
     assert [t for _, t in plan_windows(tokenizer, [(query, passage)], Windowing("firstp"), 20).pairs] == [texts[0]]
     small = plan_windows(tokenizer, [(query, passage)], Windowing("maxp", 16, 16), 64)
     assert len(small.pairs) == 4
-    # auto: a passage of up to two windows is read as truncate reads it (the pair as given), a longer one as windows.
-    medium = " ".join(words[:32])
-    auto = plan_windows(tokenizer, [(query, medium), (query, passage)], Windowing("auto", None, 8), max_length=20)
-    assert auto.pairs[0] == (query, medium) and [t for _, t in auto.pairs[1:]] == texts
-    assert auto.first.tolist() == [0, 1, 7] and auto.windowed == 1
+    # auto: a passage of up to AUTO_MAXP_BEYOND (4) windows is read as truncate reads it (the pair as given),
+    # a longer one as windows.
+    medium, longer = (" ".join(WORDS[i % 10] for i in range(n)) for n in (64, 70))
+    auto = plan_windows(tokenizer, [(query, medium), (query, longer)], Windowing("auto", None, 8), max_length=20)
+    assert auto.pairs[0] == (query, medium) and len(auto.pairs) == 1 + 8
+    assert auto.first.tolist() == [0, 1, 9] and auto.windowed == 1
 
 
 def test_word_starts_follow_wordpiece(tokenizer):

@@ -7,7 +7,9 @@ import atexit
 import json
 import logging
 import os
+import signal
 import socket
+import threading
 from pathlib import Path
 
 from rerankft.core.errors import ConfigError
@@ -73,3 +75,28 @@ def lock_run_dir(path: Path) -> Path:
 def is_main_process() -> bool:
     """True unless this is a non-zero rank of a multi-process launch (accelerate/torchrun set RANK)."""
     return int(os.environ.get("RANK", "0")) == 0
+
+
+# Ctrl-C. Python raises KeyboardInterrupt in whatever Python code runs when the signal is handled;
+# if that is a __del__ method or a weakref/GC callback (tqdm bars, temporary tensors' owners, ...),
+# CPython prints "Exception ignored in ..." and the interrupt is LOST: training went on. So the
+# handler also records the interrupt, and the long loops (optimizer steps, dev evaluations, scoring
+# batches) call raise_if_interrupted() from ordinary frames, where the KeyboardInterrupt propagates.
+_INTERRUPTED = threading.Event()
+
+
+def _on_sigint(signum, frame):
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
+def install_interrupt_handler() -> None:
+    """Record Ctrl-C as well as raising it (main thread only; elsewhere a no-op)."""
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def raise_if_interrupted() -> None:
+    """Raise KeyboardInterrupt if Ctrl-C was pressed, even when the first one was swallowed."""
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt

@@ -16,6 +16,7 @@ so Recall@k for k >= top_k is the first stage's ceiling for every reranker.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import re
@@ -163,18 +164,15 @@ def query_latency(reranker, dataset, candidates: Run, top_k: int, query_ids: lis
     qids = [q for q in sorted(query_ids) if candidates.get(q)][:max(0, n)]
     if not qids or not hasattr(reranker, "score"):
         return None
-    cache, progress = getattr(reranker, "_cache", None), getattr(reranker, "show_progress", None)
-    reranker._cache, reranker.show_progress = None, False
     times = []
-    try:
+    # Reranker.uncached: no score cache (a latency from cache hits measures SQLite); other libraries' rerankers have none.
+    with (reranker.uncached() if hasattr(reranker, "uncached") else contextlib.nullcontext()):
         for q in qids:
             docs = ranked_ids(candidates[q])[:top_k]
             pairs = [(dataset.queries[q], dataset.doc_text(d)) for d in docs]
             t0 = time.perf_counter()
             reranker.score(pairs)
             times.append(1000 * (time.perf_counter() - t0))
-    finally:
-        reranker._cache, reranker.show_progress = cache, progress
     return {"queries": len(times), "p50_ms": round(float(np.percentile(times, 50)), 1),
             "p95_ms": round(float(np.percentile(times, 95)), 1), "max_ms": round(max(times), 1)}
 

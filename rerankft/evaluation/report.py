@@ -229,8 +229,9 @@ def cost_lines(metrics: dict) -> list[str]:
             )
         if c.get("long_docs") not in (None, "truncate"):
             n_win = c.get("windowed_passages") or 0
+            longer = "four windows" if c["long_docs"] == "auto" else "one window"
             extra.append(
-                f"long_docs={c['long_docs']}: {n_win} of {c['pairs']} passages were longer than one window"
+                f"long_docs={c['long_docs']}: {n_win} of {c['pairs']} passages were longer than {longer}"
                 + (f" and were read as {c['windows'] / n_win:.1f} windows on average" if n_win else "")
             )
         lines.append(

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -33,6 +33,7 @@ import numpy as np
 
 from rerankft.core.errors import ConfigError, DataError, ModelError
 from rerankft.core.runs import Run, ranked_ids
+from rerankft.core.runtime import raise_if_interrupted
 from rerankft.modeling.names import resolve_model_name
 from rerankft.scoring.batching import (  # noqa: F401 - BATCH_OVERHEAD_PAIRS re-exported
     BATCH_OVERHEAD_PAIRS,
@@ -79,8 +80,9 @@ class Reranker:
         score_cache: set False to keep exports in ``cache_dir`` but always score (benchmarks).
         precision: fp32 | fp16 | bf16 (autocast; torch backend; meant for GPUs).
         device: e.g. "cpu", "cuda"; default the model's / sentence-transformers' choice.
-        long_docs: truncate | firstp | maxp | sump: how a passage longer than the pair's window is
-            read (:mod:`rerankft.scoring.windows`); ``window`` / ``stride`` in passage tokens.
+        long_docs: truncate | firstp | maxp | sump | auto: how a passage longer than the pair's window
+            is read (:mod:`rerankft.scoring.windows`); ``window`` / ``stride`` in passage tokens. Default
+            truncate, ``predict``'s numbers; the configs' default (``rerank.long_docs``) is auto.
     """
 
     def __init__(
@@ -290,6 +292,16 @@ class Reranker:
             out[qid][doc_id] = float(s)
         return demote_empty_in_run(out, owners, [text for _, text in pairs])
 
+    @contextmanager
+    def uncached(self):
+        """Score without the score cache and progress bars inside the block (per-query latency)."""
+        cache, progress = self._cache, self.show_progress
+        self._cache, self.show_progress = None, False
+        try:
+            yield self
+        finally:
+            self._cache, self.show_progress = cache, progress
+
     def close(self) -> None:
         """Close the score cache file (also done when the engine is garbage-collected)."""
         if self._cache is not None:
@@ -364,6 +376,7 @@ class Reranker:
         activation = model.activation_fn
         with torch.inference_mode(), self._autocast():
             for idx in self._batches(lengths):
+                raise_if_interrupted()  # a Ctrl-C swallowed by some __del__ still stops scoring here
                 if self._fast_path:
                     batch = self.tokenizer.pad({k: [v[i] for i in idx] for k, v in feats.items()}, return_tensors="pt")
                     batch = dict(batch)

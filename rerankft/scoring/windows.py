@@ -8,12 +8,13 @@ truncate  the passage is cut at the pair's ``max_length`` (what ``CrossEncoder.p
 firstp    the first window only (truncate at ``window`` tokens instead of the pair's length)
 maxp      the best window's score: a relevant sentence anywhere in the passage counts
 sump      the sum of the windows' scores (long passages with many matching windows rise)
-auto      truncate while the cut loses at most half the passage (up to ``AUTO_MAXP_BEYOND`` windows), maxp
-          beyond: on abstract-length passages (Cranfield, CISI) truncate did best on dev, on documents of
-          1,000-2,000 tokens maxp recovered almost all that truncation lost (README, "Long documents")
+auto      truncate for passages of up to ``AUTO_MAXP_BEYOND`` windows, maxp beyond: on abstract-length
+          passages (Cranfield, CISI) truncate did best on dev, on documents of 1,000-2,000 tokens maxp
+          recovered almost all that truncation lost (README, "Long documents")
 
 Windows are passage-token spans of ``window`` tokens (default: whatever the pair's ``max_length``
-leaves after the query and the special tokens, so the query is repeated whole in every window),
+leaves after the query and the special tokens, so the query is repeated whole in every window, but at
+least half of ``max_length``),
 starting every ``stride`` tokens (default half a window, as in MaxP's 150-word windows every 75).
 Window edges snap back to word starts, so a window's text re-tokenizes to the same tokens and
 never begins inside a word. A passage that fits in one window is scored as it is: its pair is
@@ -33,7 +34,10 @@ import numpy as np
 from rerankft.core.errors import ConfigError
 
 LONG_DOCS = ("truncate", "firstp", "maxp", "sump", "auto")
-AUTO_MAXP_BEYOND = 2  # auto: passages longer than this many windows are read as windows (maxp), others truncated
+# auto: passages longer than this many windows are read as windows (maxp), the others truncated. Chosen on dev
+# (README, "Long documents"): windowing abstract-length passages cost Cranfield nDCG@10 (maxp -0.021; beyond
+# 2 windows -0.006; beyond 4 windows +0.000), windowing 1,000-2,000-token documents won back 96% of the loss.
+AUTO_MAXP_BEYOND = 4
 MIN_WINDOW = 16  # a query longer than the pair budget still gets windows of this many passage tokens
 
 
@@ -156,7 +160,10 @@ def plan_windows(tokenizer, pairs: Sequence[tuple[str, str]], windowing: Windowi
     windowed = windows_of_windowed = 0
     spans_memo: dict[tuple[str, int], tuple[list[str], bool]] = {}
     for i, (q, p) in enumerate(pairs):
-        fill = max(MIN_WINDOW, max_length - specials - q_len[q])
+        # The window fills what the query leaves of the pair, but never less than half of it: a long query
+        # (CISI's run to 100+ tokens) would otherwise cut passages into slivers; its pair is then
+        # truncated longest_first, as a truncate pair is, and the query loses its end.
+        fill = max(MIN_WINDOW, max_length // 2, max_length - specials - q_len[q])
         window = min(windowing.window or fill, fill)
         stride = min(windowing.stride or max(1, window // 2), window)
         key = (p, window * 100003 + stride)

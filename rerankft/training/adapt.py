@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from rerankft.core.errors import ConfigError
 from rerankft.training.losses import build_loss, loss_format
+from rerankft.training.train_log import InterruptCallback
 from rerankft.training.windows import training_windows
 
 log = logging.getLogger("rerankft")
@@ -48,7 +49,7 @@ def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_arg
         logging_first_step=False, report_to="none",
     )
     t0 = time.perf_counter()
-    CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss).train()
+    CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss, callbacks=[InterruptCallback()]).train()
     seconds = time.perf_counter() - t0
     with contextlib.suppress(OSError):
         (out_dir / "adapt_checkpoints").rmdir()  # the trainer makes its output folder; this stage saves nothing

@@ -8,6 +8,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from rerankft.core.io import append_jsonl
+from rerankft.core.runtime import raise_if_interrupted
 from rerankft.training.dev_eval import DEV_METRIC_KEY
 
 BEST_METRIC = f"eval_{DEV_METRIC_KEY}"  # the trainer prefixes evaluator keys with "eval_"
@@ -54,3 +55,17 @@ class JsonlLogCallback(TrainerCallback):
         else:
             row.update(event="summary", **logs)
         append_jsonl(self.path, row)
+
+
+class InterruptCallback(TrainerCallback):
+    """Stop at the next step or evaluation after Ctrl-C, even if the first KeyboardInterrupt was swallowed
+    (see :func:`rerankft.core.runtime.raise_if_interrupted`); cli.run_main then says how to resume."""
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        raise_if_interrupted()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        raise_if_interrupted()
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        raise_if_interrupted()

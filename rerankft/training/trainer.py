@@ -51,7 +51,7 @@ from rerankft.training.losses import (
     query_passage_pairs,
 )
 from rerankft.training.resume import prepare_resume
-from rerankft.training.train_log import BEST_METRIC, JsonlLogCallback
+from rerankft.training.train_log import BEST_METRIC, InterruptCallback, JsonlLogCallback
 from rerankft.training.windows import rerank_windowing, training_windows
 
 log = logging.getLogger("rerankft")
@@ -214,7 +214,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
         _log_start(start, model, fmt, rows, loss_args, int(t.max_length), log_path)
 
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss, evaluator=evaluator,
-                                  callbacks=[JsonlLogCallback(log_path, pairs_per_step)])
+                                  callbacks=[JsonlLogCallback(log_path, pairs_per_step), InterruptCallback()])
     base_dev = _base_dev(trainer, out_dir / "dev_base.json", is_main) if has_dev else None
     adapted = None
     if adapt_mined is not None and resume_from is None:

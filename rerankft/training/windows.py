@@ -6,6 +6,8 @@ truncate     each passage cut at ``train.max_length`` (the tokenizer's truncatio
 best_window  each passage longer than one window replaced by its best window, windows cut at
              ``train.max_length`` as ``rerank.window`` / ``rerank.stride`` say: MaxP's view of the passage
              (a positive's relevant part, a negative's most confusable part)
+auto         best_window for passages longer than ``AUTO_MAXP_BEYOND`` windows, truncate for the rest: the
+             same rule as ``rerank.long_docs=auto``, so training and scoring read a passage the same way
 
 ``train.window_picker`` says who rates the windows:
 
@@ -26,7 +28,7 @@ from rerankft.scoring.windows import Windowing, plan_windows, windowing_kwargs
 
 log = logging.getLogger("rerankft")
 
-TRAIN_LONG_DOCS = ("truncate", "best_window")
+TRAIN_LONG_DOCS = ("truncate", "best_window", "auto")
 WINDOW_PICKERS = ("bm25", "model")
 
 _NOT_PASSAGES = {"query", "label", "labels", "score", "scores"}
@@ -45,9 +47,11 @@ def training_windows(cfg, rows, model):
     window (windows cut at ``train.max_length`` as ``rerank.window`` / ``rerank.stride`` say). Returns (rows, stats or None)."""
     from rerankft.core.settings import select
 
-    if (select(cfg, "train.long_docs", "truncate") or "truncate") == "truncate":
+    mode = select(cfg, "train.long_docs", "truncate") or "truncate"
+    if mode == "truncate":
         return rows, None
     w = rerank_windowing(cfg)
+    w = Windowing("auto" if mode == "auto" else "maxp", w.window, w.stride)
     picker = select(cfg, "train.window_picker", "bm25") or "bm25"
     return best_windows(rows, model, int(cfg.train.max_length), w, picker=picker, bm25_cfg=select(cfg, "retriever", None))
 
@@ -67,7 +71,8 @@ def best_windows(rows, model, max_length: int, windowing: Windowing, picker: str
                     pairs.append((row["query"], p))
     pairs = list(dict.fromkeys(pairs))
     reranker = Reranker(model, backend="torch", max_length=max_length, cache_dir=None)
-    plan = plan_windows(reranker.tokenizer, pairs, Windowing("maxp", windowing.window, windowing.stride), max_length)
+    mode = "auto" if windowing.mode == "auto" else "maxp"  # auto: only passages of more than AUTO_MAXP_BEYOND windows
+    plan = plan_windows(reranker.tokenizer, pairs, Windowing(mode, windowing.window, windowing.stride), max_length)
     long_idx = [i for i in range(len(pairs)) if plan.first[i + 1] - plan.first[i] > 1]
     window_pairs = [plan.pairs[j] for i in long_idx for j in range(plan.first[i], plan.first[i + 1])]
     stats = {"passages": len(pairs), "windowed_passages": len(long_idx), "windows": len(window_pairs)}
