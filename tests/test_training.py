@@ -237,7 +237,7 @@ def test_each_loss_runs_and_lowers_its_loss(loss_name, data, teacher_dir, tmp_pa
     mined = make_mined(ds, ["q0", "q1", "q2", "q3"], n_neg=2)  # 4 queries x 2 negatives keeps every loss cheap
     set_seed(0)
     model = build_cross_encoder(cfg.model, 48)
-    _, rows = training_rows(cfg, mined, 48)
+    _, rows, _ = training_rows(cfg, mined, 48)
     loss, _ = build_loss(cfg.loss, model, rows, 4)
     args = training_arguments(cfg, tmp_path, len(rows), has_dev=False, head_pattern=head_parameter_pattern(model))
     args.save_strategy = "no"

@@ -161,15 +161,23 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
     )
 
 
-def training_rows(cfg: DictConfig, mined, max_length: int | None):
-    """The mined negatives in the shape the loss needs; distillation rows get teacher scores."""
+def training_rows(cfg: DictConfig, mined, max_length: int | None, model=None):
+    """The mined negatives in the shape the loss needs; distillation rows get teacher scores.
+
+    With ``model`` (the model about to train), long passages become their best window first
+    (``train.long_docs``), so a teacher scores the very text the student will read. Returns
+    (format, rows, window stats or None).
+    """
     fmt = loss_format(cfg.loss)
     rows = mined.to_dataset(fmt)
     if len(rows) == 0:
         raise ConfigError("mining produced no training rows: check data.splits.train and the miner settings (configs/miner)")
+    windows = None
+    if model is not None:
+        rows, windows = training_windows(cfg, rows, model)
     if fmt == "distill":
         rows = add_teacher_scores(rows, cfg.loss.get("teacher"), max_length)
-    return fmt, rows
+    return fmt, rows, windows
 
 
 def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_dir, adapt_mined=None) -> TrainResult:
@@ -193,8 +201,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     model = build_cross_encoder(cfg.model, int(t.max_length))
     head = resolve_head(cfg.model.head, resolve_model_name(cfg.model.name))
     base_model = _save_base_model(model, head, cfg.model.name, out_dir, is_main)
-    fmt, rows = training_rows(cfg, mined, int(t.max_length))
-    rows, windows = training_windows(cfg, rows, model)
+    fmt, rows, windows = training_rows(cfg, mined, int(t.max_length), model)
     loss, loss_args = build_loss(cfg.loss, model, rows, int(t.batch_size))
 
     has_dev = bool(dev_qrels)
@@ -210,6 +217,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     pairs_per_step = t.batch_size * t.gradient_accumulation_steps * world_size() * ppe
     log_path = out_dir / "train_log.jsonl"
     start = _start_record(cfg, fmt, rows, loss_args, ppe, head, resume_from)
+    start["long_docs"] = {"mode": str(t.get("long_docs", "truncate")), **(windows or {})}
     if is_main:
         _log_start(start, model, fmt, rows, loss_args, int(t.max_length), log_path)
 
@@ -230,8 +238,6 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     train_summary = _train_summary(trainer.state, output, train_seconds, resume_from, start)
     if adapted is not None:
         train_summary["adapt"] = adapted
-    if windows is not None:
-        train_summary["long_docs"] = windows
 
     model_dir = out_dir / "model"
     if is_main:

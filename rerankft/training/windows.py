@@ -78,8 +78,8 @@ def best_windows(rows, model, max_length: int, windowing: Windowing, picker: str
     stats = {"passages": len(pairs), "windowed_passages": len(long_idx), "windows": len(window_pairs)}
     if not long_idx:
         return rows, stats
-    log.info("train.long_docs=best_window: %d of %d training pairs are longer than one %d-token pair; scoring their %d windows",
-             len(long_idx), len(pairs), max_length, len(window_pairs))
+    log.info("train.long_docs=%s: %d of %d training passages read as windows of %d-token pairs; %s picks the best of their %d windows",
+             windowing.mode, len(long_idx), len(pairs), max_length, picker, len(window_pairs))
     if picker == "bm25":
         scores = _bm25_scores(window_pairs, bm25_cfg)
     else:
