@@ -80,9 +80,8 @@ class Reranker:
         score_cache: set False to keep exports in ``cache_dir`` but always score (benchmarks).
         precision: fp32 | fp16 | bf16 (autocast; torch backend; meant for GPUs).
         device: e.g. "cpu", "cuda"; default the model's / sentence-transformers' choice.
-        long_docs: truncate | firstp | maxp | sump | auto: how a passage longer than the pair's window
-            is read (:mod:`rerankft.scoring.windows`); ``window`` / ``stride`` in passage tokens. Default
-            truncate, ``predict``'s numbers; the configs' default (``rerank.long_docs``) is auto.
+        long_docs: truncate (``predict``'s numbers) | firstp | maxp | sump | auto (the configs' default): how a
+            passage longer than the pair's window is read (:mod:`rerankft.scoring.windows`); window/stride in tokens.
     """
 
     def __init__(
