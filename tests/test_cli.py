@@ -106,6 +106,8 @@ def test_ctrl_c_is_one_line_exit_130_with_the_resume_command(tmp_path):
     import signal
     import time
 
+    # What the child inherits from this (pytest) process, for the failure message.
+    inherited = f"parent SIGINT handler {signal.getsignal(signal.SIGINT)!r}, blocked {signal.pthread_sigmask(signal.SIG_BLOCK, [])}"
     out = tmp_path / "run"
     proc = subprocess.Popen([sys.executable, str(REPO / "scripts" / "train.py"), f"hydra.run.dir={out}", "adapt=none",
                              f"cache_dir={tmp_path / 'cache'}"], cwd=REPO, stderr=subprocess.PIPE, text=True)
@@ -117,7 +119,12 @@ def test_ctrl_c_is_one_line_exit_130_with_the_resume_command(tmp_path):
         while time.time() < deadline and not (log.is_file() and '"event": "train"' in log.read_text()):
             time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
+        try:
+            _, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"SIGINT did not stop train.py within 120 s ({inherited}); its stderr ends: {err[-800:]}")
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -91,8 +91,17 @@ def _on_sigint(signum, frame):
 
 
 def install_interrupt_handler() -> None:
-    """Record Ctrl-C as well as raising it (main thread only; elsewhere a no-op)."""
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    """Record Ctrl-C as well as raising it (main thread only; elsewhere a no-op).
+
+    A SIGINT blocked in the signal mask this process inherited (a parent that spawned it while
+    blocking signals) would never arrive: unblock it. An inherited SIG_IGN (a background job of a
+    script) is respected, as Python itself does.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
 
 
