@@ -98,6 +98,7 @@ def _check_train_windows(cfg: DictConfig) -> None:
     if picker is not None and picker not in WINDOW_PICKERS:
         raise ConfigError(f"train.window_picker={picker!r} is not one of: {', '.join(WINDOW_PICKERS)}")
 
+
 def _check_adapt(cfg: DictConfig) -> None:
     kind = select(cfg, "adapt.kind")
     if kind is None or kind == "none":

@@ -45,6 +45,7 @@ from omegaconf import OmegaConf
 
 from rerankft.core.errors import ConfigError, ModelError, RerankftError
 from rerankft.core.io import atomic_dir, write_json
+from rerankft.core.runinfo import package_versions
 from rerankft.core.settings import select
 
 log = logging.getLogger("rerankft")
@@ -350,25 +351,13 @@ def export_flashrank(model_or_run: str | Path, out_dir: str | Path | None = None
             "score_divisor": divisor, "flashrank_score": f"sigmoid(model score / {divisor:.6g})",
             "max_abs_diff_fp32_vs_torch": diff, "check": {**check, **measured}, "cache_dir": str(out_dir.resolve()),
             "usage": f"flashrank.Ranker(model_name={model_name!r}, cache_dir={str(out_dir.resolve())!r})",
-            "benchmark_entry": f"flashrank:{model_name}@{out_dir.resolve()}", "versions": _versions(),
+            "benchmark_entry": f"flashrank:{model_name}@{out_dir.resolve()}", "versions": package_versions(("rerankft", "flashrank", "onnxruntime", "torch")),
         }
         with atomic_dir(out_dir / model_name) as tmp:
             shutil.copytree(stages[chosen] / model_name, tmp, dirs_exist_ok=True)
             write_json(tmp / "export.json", info)
     log.info("FlashRank model (%s) written to %s; load it with %s", chosen, out_dir / model_name, info["usage"])
     return info
-
-
-def _versions() -> dict[str, str]:
-    from importlib import metadata
-
-    out = {}
-    for name in ("rerankft", "flashrank", "onnxruntime", "torch"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def export_run(cfg) -> dict[str, Any]:

@@ -70,9 +70,8 @@ def best_windows(rows, model, max_length: int, windowing: Windowing, picker: str
                 if isinstance(p, str):
                     pairs.append((row["query"], p))
     pairs = list(dict.fromkeys(pairs))
-    reranker = Reranker(model, backend="torch", max_length=max_length, cache_dir=None)
-    mode = "auto" if windowing.mode == "auto" else "maxp"  # auto: only passages of more than AUTO_MAXP_BEYOND windows
-    plan = plan_windows(reranker.tokenizer, pairs, Windowing(mode, windowing.window, windowing.stride), max_length)
+    # windowing: maxp (every passage over one window) or auto (only those over AUTO_MAXP_BEYOND windows)
+    plan = plan_windows(model.tokenizer, pairs, windowing, max_length)
     long_idx = [i for i in range(len(pairs)) if plan.first[i + 1] - plan.first[i] > 1]
     window_pairs = [plan.pairs[j] for i in long_idx for j in range(plan.first[i], plan.first[i + 1])]
     stats = {"passages": len(pairs), "windowed_passages": len(long_idx), "windows": len(window_pairs)}
@@ -84,6 +83,7 @@ def best_windows(rows, model, max_length: int, windowing: Windowing, picker: str
         scores = _bm25_scores(window_pairs, bm25_cfg)
     else:
         was_training = model.training
+        reranker = Reranker(model, backend="torch", max_length=max_length, cache_dir=None)
         scores = reranker.score(window_pairs, desc="pick training windows").reshape(len(window_pairs), -1)[:, 0]
         model.train(was_training)
     stats["picker"] = picker
