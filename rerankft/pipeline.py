@@ -84,18 +84,19 @@ def train(cfg: DictConfig) -> float:
     # 4. Fine-tune (after the adaptation steps, if any); the checkpoint with the best dev metric is kept.
     # train.resume=<run dir> continues from its last checkpoint (scripts/train.py then runs in that directory).
     result = fit_cross_encoder(cfg, dataset, mined, dev_qrels, dev_run, out, adapt_mined=adapt_mined)
-    if not result.is_main_process:
-        return float(result.best_dev)
 
     # 5. On the dev queries: fusion weights of tuned with BM25 and dense scores, which first stage's
     # candidates to rerank, and the final system. Then the benchmark of base vs tuned on the test
     # split (same candidates for every reranker), which reports that final system's test figures.
+    # Under `accelerate launch` every rank scores its share of the queries; rank 0 writes.
     selection = fit_fusion(cfg, dataset, dev_qrels, result.model_dir, fusion=cfg.rerank.fusion)
-    if selection is not None:
+    if selection is not None and main:
         write_json(out / "fusion.json", selection)
     rerankers = {"base": result.base_model or cfg.model.name, "tuned": str(result.model_dir)}
     fusion = {"tuned": selection["weights"]} if selection and selection["weights"] else None
     metrics = run_benchmark(cfg, dataset, rerankers, out, fusion=fusion, selection=selection)
+    if not main:
+        return float(result.best_dev)
     metrics["dev"] = result.dev_summary
     write_json(out / "metrics.json", metrics)
     log.info("run directory: %s", out)
@@ -118,7 +119,9 @@ def evaluate(cfg: DictConfig) -> float:
     rerankers = resolve_rerankers(cfg)  # name -> model path/id; paths checked before data or models load
     check_model_names(cfg)  # hub ids: offline, they must already be in the Hugging Face cache
     dataset = load_from_config(cfg.data, needs=(str(cfg.eval.split),))  # only the split it evaluates
-    write_run_info(out, cfg, dataset, seed=cfg.train.seed)
+    main = is_main_process()  # under `accelerate launch` each rank scores its share; rank 0 writes
+    if main:
+        write_run_info(out, cfg, dataset, seed=cfg.train.seed)
     # A tuned run's dev choices (fusion weights, candidates, final system) apply to `tuned`; never chosen on test.
     selection = read_fusion(cfg.get("tuned")) if "tuned" in rerankers else None
     if selection and not cfg.rerank.fusion:  # the dev choices without the fused systems
@@ -127,6 +130,8 @@ def evaluate(cfg: DictConfig) -> float:
             selection.pop("final")
     fusion = {"tuned": selection["weights"]} if selection and selection.get("weights") else None
     metrics = run_benchmark(cfg, dataset, rerankers, out, fusion=fusion, selection=selection)
+    if not main:
+        return 0.0
     write_json(out / "metrics.json", metrics)
     log.info("run directory: %s", out)
     return float(metrics["systems"][first_reranked_system(metrics)].get("nDCG@10", 0.0))

@@ -1,4 +1,5 @@
-"""Data-parallel training: `accelerate launch --cpu --num_processes 2 scripts/train.py` writes one run directory."""
+"""Several processes: data-parallel training writes one run directory; evaluation split over processes
+gives the single process's metrics."""
 
 from __future__ import annotations
 
@@ -71,3 +72,45 @@ def test_two_process_cpu_launch_writes_one_run_directory(tmp_path):
     from sentence_transformers import CrossEncoder
 
     assert CrossEncoder(str(run / "model"), trust_remote_code=True).predict([("my wifi does not work", "Wifi guide")]).shape == (1,)
+
+
+def _accelerate():
+    exe = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or shutil.which("accelerate")
+    if exe is None:
+        pytest.skip("accelerate CLI not installed")
+    # --multi_gpu on a machine without CUDA: two CPU processes over gloo (see the training test).
+    return [exe, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+            "--dynamo_backend", "no"]
+
+
+def test_two_process_eval_gives_the_single_process_metrics(tmp_path):
+    """`accelerate launch ... scripts/eval.py`: each rank scores its share of the test queries (and of
+    the corpus encoding: shard_min_docs=0), rank 0 gathers and writes; every figure equals one process's."""
+    data = write_beir(tmp_path / "beir")
+    overrides = ["data=beir_local", f"data.path={data}", "retriever=dense", "retriever.shard_min_docs=0",
+                 "rerankers=[base]", "rerank.top_k=5", "rerank.max_length=64", "eval.bootstrap_samples=50",
+                 "eval.permutations=200", "eval.latency_queries=2", "eval.rerank_first_stages=null"]
+    metrics = {}
+    for name, launcher in (("one", [sys.executable]), ("two", _accelerate())):
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "RERANKFT_CACHE": str(tmp_path / f"cache-{name}"), "OMP_NUM_THREADS": "1"}
+        env.pop("RERANKFT_RUN_DIR", None)
+        out = tmp_path / f"run-{name}"
+        cmd = [*launcher, str(REPO / "scripts" / "eval.py"), *overrides]
+        if name == "one":
+            cmd.append(f"hydra.run.dir={out}")
+        else:
+            env["RERANKFT_RUN_DIR"] = str(out)  # what a launch uses for one shared run directory
+        res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, (name, res.stdout[-2000:], res.stderr[-4000:])
+        metrics[name] = json.loads((out / "metrics.json").read_text())
+    one, two = metrics["one"], metrics["two"]
+    assert two["cost"]["bm25>>base"]["processes"] == 2 and one["cost"]["bm25>>base"]["processes"] == 1
+    assert set(one["systems"]) == set(two["systems"]) and any(">>base" in s for s in one["systems"])
+    assert one["systems"] == two["systems"]  # every measure of every system, exactly
+    assert one["comparisons"] == two["comparisons"]
+    # every pair was scored once in all: the ranks' shares add up to the single process's count
+    assert two["cost"]["bm25>>base"]["scored_pairs"] == one["cost"]["bm25>>base"]["scored_pairs"] > 0
+    runs_one = sorted(p.name for p in (tmp_path / "run-one" / "runs").iterdir())
+    assert runs_one == sorted(p.name for p in (tmp_path / "run-two" / "runs").iterdir())
+    for f in runs_one:
+        assert (tmp_path / "run-one" / "runs" / f).read_text() == (tmp_path / "run-two" / "runs" / f).read_text(), f

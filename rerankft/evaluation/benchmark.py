@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
 
+from rerankft.core import distributed
 from rerankft.core.errors import ConfigError
 from rerankft.core.io import write_json
 from rerankft.core.metrics import evaluate_run, measure_cutoff, parse_measures
@@ -44,6 +45,7 @@ from rerankft.evaluation.rankings import oracle_rankings, rerank_with_tail
 from rerankft.evaluation.rerankers import (
     first_stage_names,
     make_reranker_factory,
+    rerank_shared,
     retrieve_first_stages,
 )
 from rerankft.evaluation.stats import bootstrap_ci
@@ -197,13 +199,17 @@ def _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_
             sys_name = system(fs, name)
             before = dict(getattr(reranker, "stats", {}) or {})
             t0 = time.perf_counter()
-            reranked = reranker.rerank_run(dataset, candidates[fs], s.top_k, query_ids=query_ids, desc=sys_name)
-            wall = time.perf_counter() - t0
-            used = _stats_delta(before, dict(getattr(reranker, "stats", {}) or {}))
+            # Under `accelerate launch`, each process scores its share of the queries (rerank_shared).
+            reranked = rerank_shared(reranker, dataset, candidates[fs], s.top_k, query_ids, desc=sys_name)
+            wall = time.perf_counter() - t0  # after the gather: the slowest rank's time
+            used = distributed.sum_counts(_stats_delta(before, dict(getattr(reranker, "stats", {}) or {})))
             rankings[sys_name] = rerank_with_tail(fs_runs[fs], reranked, s.top_k)
             n_candidates = sum(len(v) for v in candidates[fs].values())
-            cost[sys_name] = _cost(wall, used, len(query_ids), n_candidates, spec)
-            latency = query_latency(reranker, dataset, candidates[fs], s.top_k, query_ids, s.latency_queries)
+            cost[sys_name] = {**_cost(wall, used, len(query_ids), n_candidates, spec), "processes": distributed.world_size()}
+            # Latency is one query on one process: rank 0 measures it while the others wait.
+            latency = query_latency(reranker, dataset, candidates[fs], s.top_k, query_ids, s.latency_queries) \
+                if distributed.rank() == 0 else None
+            distributed.barrier()
             if latency:
                 cost[sys_name]["latency"] = latency
             weight = fusion.get(name, {}).get(fs)
@@ -246,22 +252,16 @@ def run_benchmark(
     ``selection`` (a train run's fusion.json: the dev queries' choices) names the candidates to
     rerank under ``eval.rerank_first_stages=dev`` and the **final system**, chosen on dev, which
     metrics.json reports under ``final`` with its test figures.
-    ``first_stage_runs`` ({name: run}) and ``reranker_factory`` (model spec -> object with
-    ``rerank_run`` and ``stats``) replace retrieval and model loading, for tests.
-    Returns the metrics.json dict (also written to ``out_dir/metrics.json``).
+    ``first_stage_runs`` ({name: run}) and ``reranker_factory`` (spec -> object with ``rerank_run``,
+    ``stats``) replace retrieval and model loading, for tests. Returns the metrics.json dict (also
+    written to ``out_dir/metrics.json``); under ``accelerate launch`` only rank 0 writes and returns it.
     """
     s = Settings.from_config(cfg)
     qrels = dataset.split(s.split)
     query_ids = list(qrels)
 
     # 1-2. First stages once; their top-k are the candidates every reranker gets.
-    if first_stage_runs is None:
-        names = first_stage_names(cfg)
-        if not names:
-            raise ConfigError("eval.first_stages is empty: give at least one of bm25, dense")
-        fs_runs, fs_info = retrieve_first_stages(cfg, dataset, names, query_ids, s.depth)
-    else:
-        fs_runs, fs_info = dict(first_stage_runs), {n: {"source": "given"} for n in first_stage_runs}
+    fs_runs, fs_info = _first_stages(cfg, dataset, query_ids, s, first_stage_runs)
     candidates = {fs: truncate_run(run, s.top_k) for fs, run in fs_runs.items()}
     selection = dict(selection or {})
     reranked_fs = _reranked_first_stages(cfg, fs_runs, selection.get("candidates"))
@@ -270,6 +270,8 @@ def run_benchmark(
     # 3-4. Rerankers (one model load each, the same candidates for each first stage) and oracles.
     factory = reranker_factory or make_reranker_factory(cfg)
     rankings, cost = _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s, query_ids)
+    if distributed.rank() != 0:  # rank 0 holds every rank's share: it writes the one report
+        return {}
     for fs, run in fs_runs.items():
         rankings[fs] = {q: ranked_ids(run[q]) for q in run}
         rankings[system(fs, ORACLE)] = oracle_rankings(run, qrels, s.top_k)
@@ -307,6 +309,16 @@ def run_benchmark(
     # 6. Outputs (each written atomically).
     write_outputs(Path(out_dir), metrics, eval_runs, per_query, query_ids)
     return metrics
+
+
+def _first_stages(cfg, dataset, query_ids, s: Settings, given: Mapping[str, Run] | None) -> tuple[dict[str, Run], dict]:
+    """Each first stage's run for the benchmarked queries, retrieved once (or the runs given, for tests)."""
+    if given is not None:
+        return dict(given), {n: {"source": "given"} for n in given}
+    names = first_stage_names(cfg)
+    if not names:
+        raise ConfigError("eval.first_stages is empty: give at least one of bm25, dense")
+    return retrieve_first_stages(cfg, dataset, names, query_ids, s.depth)
 
 
 def _system_order(fs_runs, rerankers, fusion, rankings) -> tuple[list[str], list[str]]:

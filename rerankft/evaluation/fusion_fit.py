@@ -22,10 +22,10 @@ import logging
 from typing import Mapping
 
 from rerankft.core.metrics import ndcg_at_10
-from rerankft.core.runs import Run
+from rerankft.core.runs import Run, ranked_ids
 from rerankft.core.settings import select
 from rerankft.core.systems import FUSED, first_stage_of, is_reranked, system
-from rerankft.evaluation.rerankers import first_stage_names, make_reranker_factory
+from rerankft.evaluation.rerankers import first_stage_names, make_reranker_factory, rerank_shared
 from rerankft.retrieval.factory import build_first_stage
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid
 
@@ -95,8 +95,14 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
     dev: dict[str, float] = {}
     runs = {fs: retrievers[fs].retrieve(dataset, qids, k=top_k) for fs in first_stage_names(cfg)}
     dev.update({fs: ndcg_at_10(dev_qrels, run) for fs, run in runs.items()})  # first stages alone first (tie order)
+    # The first stages' top-k overlap (hybrid's are mostly BM25's and dense's): each (query, document)
+    # pair of their union is scored once, in one call (split over the ranks of a launch), and every
+    # first stage's reranking is read from those scores, with or without a score cache.
+    union = {q: {d: 0.0 for run in runs.values() for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
+    width = max((len(v) for v in union.values()), default=1)
+    scored = rerank_shared(reranker, dataset, union, max(1, width), qids, desc="dev candidates")
     for fs, run in runs.items():
-        reranked = reranker.rerank_run(dataset, run, top_k, query_ids=qids, desc=f"dev {fs}")
+        reranked = {q: {d: scored[q][d] for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
         dev[system(fs, TUNED)] = ndcg_at_10(dev_qrels, reranked)
         if fusion:
             scores = signal_runs(dataset, run, signals)

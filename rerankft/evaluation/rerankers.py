@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from rerankft.core import distributed
 from rerankft.core.errors import ConfigError, ModelError
 from rerankft.core.runs import Run
 from rerankft.core.settings import select
@@ -160,7 +161,19 @@ def make_reranker_factory(cfg) -> Callable[[str], object]:
             batch_tokens=select(cfg, "rerank.batch_tokens", 16384),
             cache_dir=cache,
             precision=select(cfg, "rerank.precision", "fp32"),
+            device=distributed.device(),  # under a launch each rank scores on its own device; else the model's choice
             **windowing_kwargs(select(cfg, "rerank", None) or {}),
         )
 
     return make
+
+
+def rerank_shared(reranker, dataset, run: Run, top_k: int, query_ids: list[str], desc: str) -> Run:
+    """``reranker.rerank_run`` over ``query_ids``; under a multi-process launch each rank reranks its
+    share of the queries and every rank gets the whole reranked run (same scores, same query order)."""
+    if distributed.world_size() == 1:
+        return reranker.rerank_run(dataset, run, top_k, query_ids=query_ids, desc=desc)
+    mine = distributed.share(query_ids)
+    part = reranker.rerank_run(dataset, run, top_k, query_ids=mine, desc=f"{desc} [rank {distributed.rank()}]")
+    merged = distributed.gather_dicts(part)
+    return {q: merged[q] for q in query_ids}

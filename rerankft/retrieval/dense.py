@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rerankft.core import distributed
 from rerankft.core.errors import ConfigError, DataError, ModelError
 from rerankft.core.io import atomic_path, write_json
 from rerankft.core.runs import Run
@@ -66,6 +67,12 @@ def blocked_topk(queries, corpus, k: int, block_size: int = 4096, query_block_si
     return out_s, out_i
 
 
+# Corpora at least this large are encoded in shares across the ranks of a multi-process launch
+# (retriever.shard_min_docs); smaller ones are encoded whole by every rank, which costs seconds
+# and needs no collective call (a rank-0-only retrieval can never wait for the others).
+SHARD_MIN_DOCS = 20_000
+
+
 class DenseRetriever:
     """A SentenceTransformer bi-encoder with exact top-k over cached, normalised corpus embeddings.
 
@@ -80,7 +87,8 @@ class DenseRetriever:
         self.batch_size = int(_cfg_get(cfg, "batch_size", 64))
         self.block_size = int(_cfg_get(cfg, "block_size", 4096))
         self.use_faiss = bool(_cfg_get(cfg, "use_faiss", False))
-        self.device = _cfg_get(cfg, "device", None)
+        self.device = _cfg_get(cfg, "device", None) or distributed.device()
+        self.shard_min_docs = int(_cfg_get(cfg, "shard_min_docs", SHARD_MIN_DOCS))
         self.max_seq_length = _cfg_get(cfg, "max_seq_length", None)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.stats = {"encoded_docs": 0, "encoded_queries": 0, "cache_hits": 0, "cache_rebuilds": 0}
@@ -185,13 +193,20 @@ class DenseRetriever:
         emb = self._load_cache(fp, ids)
         if emb is None:
             texts = [dataset.doc_text(d) for d in ids]
-            emb = np.asarray(self.model.encode_document(texts, batch_size=self.batch_size, convert_to_numpy=True,
-                                                        normalize_embeddings=True, show_progress_bar=len(texts) > 5000),
-                             dtype=np.float32)
-            self.stats["encoded_docs"] += len(ids)
-            ENCODE_CALLS["docs"] += len(ids)
+            # Under a multi-process launch a large corpus is split: each rank encodes its share on its
+            # own device and the shares are gathered in order (every rank must reach this call).
+            split = distributed.world_size() > 1 and len(texts) >= self.shard_min_docs
+            mine = distributed.share(texts) if split else texts
+            emb = np.asarray(self.model.encode_document(mine, batch_size=self.batch_size, convert_to_numpy=True,
+                                                        normalize_embeddings=True, show_progress_bar=len(mine) > 5000),
+                             dtype=np.float32).reshape(len(mine), -1)
+            self.stats["encoded_docs"] += len(mine)
+            ENCODE_CALLS["docs"] += len(mine)
             ENCODE_CALLS["batches"] += 1
-            self._save_cache(fp, ids, emb)
+            if split:
+                emb = np.concatenate(distributed.gather(emb))
+            if distributed.rank() == 0:  # one writer; the other ranks hold the same array in memory
+                self._save_cache(fp, ids, emb)
         index = {d: i for i, d in enumerate(ids)}
         self._corpus = (fp, ids, emb, index)
         return ids, emb, index
