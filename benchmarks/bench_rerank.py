@@ -9,6 +9,9 @@ its packaged defaults; the first --queries test queries by id, so the subset is 
   (b) mixed: the same pairs with each passage cut to a seeded random length of 16-256
       tokens, standing in for RAG candidate lists with chunks of very different lengths.
 
+Cascade settings (int8 at 64 tokens, keep 20) were chosen with --split train (30 training queries:
+64/20 was the fastest setting within 0.01 nDCG@10 of predict); the test figures are then only read.
+
 Each query's candidate list is one reranking call (what a RAG pipeline or an eval does per
 query). Systems take turns on every query, in a rotating order (A B C / B C A / ...), all in
 this one process, so machine noise (other jobs on shared cores) hits every system alike;
@@ -46,11 +49,19 @@ def parse_args():
     ap.add_argument("--data", default=str(Path(shared) / "cranfield"), help="BEIR folder (default: shared Cranfield)")
     ap.add_argument("--model", default=None, help="cross-encoder folder or hub id (default: packaged MiniLM, fresh head, seed 0)")
     ap.add_argument("--queries", type=int, default=20, help="test queries (first N by id)")
+    ap.add_argument("--split", default="test", help="whose queries: test, or train to choose settings without "
+                                                    "looking at test (the first N training queries by id)")
     ap.add_argument("--top-k", type=int, default=100, help="BM25 candidates per query")
     ap.add_argument("--max-length", type=int, default=256)
     ap.add_argument("--batch-tokens", type=int, default=16384)
-    ap.add_argument("--systems", default="predict,torch,onnx,onnx-int8",
-                    help="comma list: predict (CrossEncoder.predict, the reference) and rerankft backends")
+    ap.add_argument("--systems", default="predict,torch,torch-bf16,onnx,onnx-int8,cascade",
+                    help="comma list: predict (CrossEncoder.predict, the reference), rerankft backends "
+                         "(torch, torch-bf16 = bf16 autocast, onnx, onnx-int8) and cascade (see --cascade-*)")
+    ap.add_argument("--cascade-full", default="torch-bf16", help="the cascade's full model: one of the backends above")
+    ap.add_argument("--cascade-backend", default="onnx-int8", help="the cascade's cheap pass: backend")
+    ap.add_argument("--cascade-max-length", type=int, default=64, help="the cheap pass's tokens per pair")
+    ap.add_argument("--cascade-model", default=None, help="the cheap pass's model (e.g. a distilled student; default: --model)")
+    ap.add_argument("--cascade-keep", type=int, default=20, help="candidates per query the full model rescores")
     ap.add_argument("--sets", default="cranfield,mixed")
     ap.add_argument("--seed", type=int, default=0, help="seed of the mixed-length cuts (and the fresh head)")
     ap.add_argument("--cache-dir", default=str(REPO / ".cache" / "rerankft"), help="where ONNX exports are kept")
@@ -192,8 +203,8 @@ def main():
     data = Path(args.data)
     if not (data / "corpus.jsonl").is_file():
         sys.exit(f"error: no BEIR folder at {data} (set --data or RERANKFT_SHARED_DATA)")
-    dataset = load_beir_folder(data, splits=["test"])
-    qrels = dataset.split("test")
+    dataset = load_beir_folder(data, splits=[args.split])
+    qrels = dataset.split(args.split)
     qids = sorted(qrels)[: args.queries]
     cands = bm25_candidates(dataset, qids, args.top_k)
 
@@ -226,15 +237,28 @@ def main():
 
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     engines = {}
+    def engine(name, model=model_dir, max_length=args.max_length):
+        if name in ("torch", "torch-bf16"):
+            return Reranker(reference if model == model_dir and max_length == args.max_length else model,
+                            precision="bf16" if name == "torch-bf16" else "fp32", max_length=max_length,
+                            batch_tokens=args.batch_tokens, device="cpu", allow_fresh_head=True)
+        return Reranker(model, backend=name, max_length=max_length, batch_tokens=args.batch_tokens,
+                        cache_dir=args.cache_dir, score_cache=False, allow_fresh_head=True)
+
     for s in systems:
         if s == "predict":
             continue
         t0 = time.perf_counter()
-        if s == "torch":
-            engines[s] = Reranker(reference, max_length=args.max_length, batch_tokens=args.batch_tokens)
+        if s.startswith("cascade"):
+            from rerankft.scoring.cascade import Cascade
+
+            # cascade, or cascade@<cheap max_length>/<keep> to compare settings in one run
+            length, keep = (map(int, s.split("@", 1)[1].split("/")) if "@" in s
+                            else (args.cascade_max_length, args.cascade_keep))
+            cheap = engine(args.cascade_backend, args.cascade_model or model_dir, length)
+            engines[s] = Cascade(engines.get(args.cascade_full) or engine(args.cascade_full), cheap, keep)
         else:
-            engines[s] = Reranker(model_dir, backend=s, max_length=args.max_length, batch_tokens=args.batch_tokens,
-                                  cache_dir=args.cache_dir, score_cache=False, allow_fresh_head=True)
+            engines[s] = engine(s)
         print(f"# loaded {s} in {time.perf_counter() - t0:.1f} s (exports are cached under --cache-dir)", file=sys.stderr)
 
     def run_system(name, pairs):
@@ -243,9 +267,13 @@ def main():
         return engines[name].score(pairs)
 
     print(f"model: {model_desc}")
+    if any(x.startswith("cascade") for x in systems):
+        print(f"cascade: {args.cascade_backend} at {args.cascade_max_length} tokens"
+              f"{' of ' + args.cascade_model if args.cascade_model else ''} orders each query's {args.top_k}, "
+              f"{args.cascade_full} rescores its top {args.cascade_keep}")
     print(f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch threads {torch.get_num_threads()}, "
           f"torch {torch.__version__}; shared with other jobs, so absolute pairs/s are noisy: compare ratios")
-    print(f"pairs: {len(qids)} Cranfield test queries (first by id) x BM25 top-{args.top_k} = "
+    print(f"pairs: {len(qids)} {Path(args.data).name} {args.split} queries (first by id) x BM25 top-{args.top_k} = "
           f"{sum(len(cands[q]) for q in qids)} pairs, max_length {args.max_length}, batch_tokens {args.batch_tokens}")
     print("method: per query, each system reranks that query's list; systems alternate in rotating order; "
           "pairs/s = median over queries\n")
@@ -298,8 +326,10 @@ def main():
     if args.profile and "cranfield" in sets:
         flat = [(dataset.queries[q], t) for q in qids for t in sets["cranfield"][q]][: args.profile]
         print(f"== profile: {len(flat)} Cranfield pairs per backend (where the compute goes)")
-        for s, engine in engines.items():
-            prof = profile_torch(engine, flat) if s == "torch" else profile_onnx(engine, flat)
+        for s, eng in engines.items():
+            if s.startswith("cascade"):
+                continue  # its two parts are profiled under their own names
+            prof = profile_torch(eng, flat) if s.startswith("torch") else profile_onnx(eng, flat)
             print(f"rerankft {s:<13} {prof}")
 
 

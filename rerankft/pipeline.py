@@ -1,8 +1,8 @@
 """Every recipe, read top to bottom: data -> first stage / mining -> training -> scoring -> evaluation -> publish.
 
 ``train`` is what ``python scripts/train.py`` runs, ``evaluate`` what ``python scripts/eval.py``
-runs, ``rerank_file`` what ``python scripts/rerank.py`` runs, ``push`` what ``python scripts/push.py``
-runs. Each step is a plain function call into one stage's subpackage; nothing is wired by
+runs, ``rerank_file`` what ``python scripts/rerank.py`` runs, ``distill`` what ``python scripts/distill.py``
+runs, ``push`` what ``python scripts/push.py`` runs. Each step is a plain function call into one stage's subpackage; nothing is wired by
 reflection except the parts users swap (loss, retriever), which come from the config.
 
 Every stage's module imports in well under a second (torch and sentence-transformers load
@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 from rerankft.config import check_model_names, validate_config
 from rerankft.core.errors import ConfigError, DataError
 from rerankft.core.io import write_json, write_text
-from rerankft.core.runinfo import write_run_info
+from rerankft.core.runinfo import StageClock, write_run_info
 from rerankft.core.runs import read_trec_run, write_trec_run
 from rerankft.core.runtime import is_main_process, run_dir
 from rerankft.data.candidates import read_candidates_jsonl, reranked_jsonl
@@ -49,6 +49,7 @@ def train(cfg: DictConfig) -> float:
     """Mine hard negatives, fine-tune the cross-encoder, benchmark base vs tuned. Returns dev nDCG@10."""
 
     out = run_dir()
+    clock = StageClock()  # metrics.json "timings": seconds per stage
     # 1. Check everything cheap before anything expensive (model loading, encoding, training),
     # and before anything is written: a user mistake leaves only Hydra's log in the run directory.
     validate_config(cfg)
@@ -67,6 +68,7 @@ def train(cfg: DictConfig) -> float:
     if main:
         write_run_info(out, cfg, dataset, seed=cfg.train.seed)
     log.info("queries: %d train, %d dev, %d test", len(train_qrels), len(dev_qrels), len(dataset.split(cfg.data.splits.test)))
+    clock.lap("data")
 
     # 3. First stage + hard negatives for the training queries (every rank mines the same, seeded, rows).
     mined = mine_hard_negatives(dataset, train_qrels, retriever, cfg.miner)
@@ -80,10 +82,12 @@ def train(cfg: DictConfig) -> float:
         adapt_mined = mine_hard_negatives(pseudo, pseudo.split(PSEUDO_SPLIT), retriever, cfg.miner)
         if main:
             write_json(out / "mining_pseudo.json", adapt_mined.report)
+    clock.lap("mining")
 
     # 4. Fine-tune (after the adaptation steps, if any); the checkpoint with the best dev metric is kept.
     # train.resume=<run dir> continues from its last checkpoint (scripts/train.py then runs in that directory).
     result = fit_cross_encoder(cfg, dataset, mined, dev_qrels, dev_run, out, adapt_mined=adapt_mined)
+    clock.lap("training")  # adaptation, training steps, dev evaluations, checkpoints
 
     # 5. On the dev queries: fusion weights of tuned with BM25 and dense scores, which first stage's
     # candidates to rerank, and the final system. Then the benchmark of base vs tuned on the test
@@ -92,12 +96,15 @@ def train(cfg: DictConfig) -> float:
     selection = fit_fusion(cfg, dataset, dev_qrels, result.model_dir, fusion=cfg.rerank.fusion)
     if selection is not None and main:
         write_json(out / "fusion.json", selection)
+    clock.lap("dev_fusion")
     rerankers = {"base": result.base_model or cfg.model.name, "tuned": str(result.model_dir)}
     fusion = {"tuned": selection["weights"]} if selection and selection["weights"] else None
     metrics = run_benchmark(cfg, dataset, rerankers, out, fusion=fusion, selection=selection)
     if not main:
         return float(result.best_dev)
     metrics["dev"] = result.dev_summary
+    clock.lap("test_benchmark")  # first stages, every reranker's test scoring, latency, report
+    metrics["timings"] = clock.summary()
     write_json(out / "metrics.json", metrics)
     log.info("run directory: %s", out)
 
@@ -135,6 +142,53 @@ def evaluate(cfg: DictConfig) -> float:
     write_json(out / "metrics.json", metrics)
     log.info("run directory: %s", out)
     return float(metrics["systems"][first_reranked_system(metrics)].get("nDCG@10", 0.0))
+
+
+# ----------------------------------------------------------------------------- distil a student
+
+
+def distill(cfg: DictConfig) -> dict:
+    """A shallower student of a train run's tuned model (configs/distill.yaml), benchmarked next to it."""
+    from omegaconf import OmegaConf
+
+    from rerankft.training.distill import distill_rows, shallow_copy, train_student
+    from rerankft.training.losses import add_teacher_scores
+
+    out = run_dir()
+    if not cfg.run_dir:
+        raise ConfigError("run_dir is required: python scripts/distill.py run_dir=outputs/train/<run> layers=3")
+    run = Path(str(cfg.run_dir)).expanduser()
+    teacher = run / "model"
+    if not (run / "config.yaml").is_file() or not teacher.is_dir():
+        raise ConfigError(f"run_dir={cfg.run_dir}: not a finished train run (needs config.yaml and model/)")
+    # The run's own settings (data, dev carve, miner, adaptation, benchmark); this machine's cache.
+    run_cfg = OmegaConf.merge(OmegaConf.load(run / "config.yaml"), {"cache_dir": cfg.cache_dir})
+    dataset = load_from_config(run_cfg.data)
+    write_run_info(out, cfg, dataset, seed=cfg.seed)
+    train_qrels, _ = carve_dev(dataset.split(run_cfg.data.splits.train), run_cfg.data.dev_fraction, run_cfg.train.seed)
+
+    # 1. Rows: the run's mined (and pseudo-query) rows, graded by the teacher (raw logits).
+    retriever = build_retriever(run_cfg.retriever, cache_dir=cfg.cache_dir)
+    rows, counts = distill_rows(run_cfg, dataset, train_qrels, retriever, cfg)
+    max_length = int(run_cfg.train.max_length)
+    rows = add_teacher_scores(rows, {"name": str(teacher), "batch_size": 32}, max_length)
+
+    # 2. The student: every other layer of the teacher, trained on the teacher's margins.
+    student, kept = shallow_copy(teacher, int(cfg.layers), max_length)
+    student_dir = run / f"student-L{int(cfg.layers)}"
+    summary = {"teacher": str(teacher), "student": str(student_dir), "kept_layers": kept, "rows": counts,
+               **train_student(student, rows, cfg, student_dir)}
+    write_json(out / "distill.json", summary)
+
+    # 3. Student next to its teacher on the run's test split, on the candidates the run chose on dev.
+    if cfg.benchmark:
+        selection = read_fusion(str(run)) or {}
+        metrics = run_benchmark(run_cfg, dataset, {"tuned": str(teacher), "student": str(student_dir)}, out,
+                                selection={"candidates": selection.get("candidates")})
+        summary["test_ndcg@10"] = {s: v["nDCG@10"] for s, v in metrics["systems"].items() if ">>" in s}
+        write_json(out / "distill.json", summary)
+    log.info("run directory: %s", out)
+    return summary
 
 
 # ----------------------------------------------------------------------------- rerank a file

@@ -85,7 +85,7 @@ def test_markdown_and_png(tmp_path):
     table = report.write_report(tmp_path, m, per_query, [f"q{i}" for i in range(5)])
     md = (tmp_path / "report.md").read_text()
     assert table.splitlines()[0] in md
-    assert "Recall ceiling" in md and "100 pairs came from the score cache" in md
+    assert "Recall ceiling" in md and "4900 pairs scored by the model, 100 served from the score cache" in md
     assert (tmp_path / "report.png").read_bytes()[:4] == b"\x89PNG"
     assert report._winloss_pair(m) == ("bm25>>tuned", "bm25>>base")
     m["rerankers"] = {"base": "m"}

@@ -45,3 +45,22 @@ def write_run_info(run_dir: str | Path, cfg, dataset=None, seed: int | None = No
     }
     write_json(run_dir / "run_info.json", info)
     return info
+
+
+class StageClock:
+    """Wall seconds of each stage of a recipe, in order: metrics.json's ``timings`` (where a run's time goes)."""
+
+    def __init__(self):
+        import time
+
+        self._now = time.perf_counter
+        self._last = self._now()
+        self.stages: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = self._now()
+        self.stages[stage] = round(self.stages.get(stage, 0.0) + now - self._last, 1)
+        self._last = now
+
+    def summary(self) -> dict[str, float]:
+        return {**self.stages, "total": round(sum(self.stages.values()), 1)}

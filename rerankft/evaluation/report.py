@@ -216,8 +216,12 @@ def cost_lines(metrics: dict) -> list[str]:
     lines = []
     for s, c in metrics["cost"].items():
         extra = []
-        if c.get("cache_hits"):
-            extra.append(f"{c['cache_hits']} pairs came from the score cache, so the speed is not a pure model speed")
+        if c.get("scored_pairs") is not None or c.get("cache_hits"):  # other libraries' rerankers count neither
+            model_pairs = c["scored_pairs"] if c.get("scored_pairs") is not None else c["pairs"] - c["cache_hits"]
+            extra.append(f"{model_pairs} pairs scored by the model, {c.get('cache_hits') or 0} served from the score cache"
+                         + (" (so the speed is not a pure model speed)" if c.get("cache_hits") else ""))
+        if (c.get("processes") or 1) > 1:
+            extra.append(f"split over {c['processes']} processes")
         if c.get("truncated_pairs") is not None:
             # Counted over the pairs the model scored: score-cache hits are not re-tokenized, so not counted.
             scored = c.get("scored_pairs") or c.get("pairs") or 0

@@ -17,6 +17,7 @@ from rerankft.core.settings import select
 from rerankft.core.systems import ORACLE, SEP
 from rerankft.modeling.names import resolve_model_name
 from rerankft.retrieval.factory import build_first_stage
+from rerankft.scoring.cascade import Cascade, check_keep
 from rerankft.scoring.library import LibraryReranker, is_library_entry, parse_entry, preflight
 from rerankft.scoring.loading import cross_encoder_check, run_model_dir
 from rerankft.scoring.reranker import Reranker
@@ -148,13 +149,14 @@ def make_reranker_factory(cfg) -> Callable[[str], object]:
     def make(spec: str):
         if is_library_entry(spec):
             return LibraryReranker(parse_entry(spec))
-        cache = select(cfg, "cache_dir", None) if select(cfg, "rerank.cache", False) else None
+        cache_dir = select(cfg, "cache_dir", None)  # exports (ONNX) live here; scores too with rerank.cache
+        cache = cache_dir if select(cfg, "rerank.cache", False) else None
         # A bi-encoder checkpoint used as `base` gets a freshly initialised scoring head: seed it,
         # or two benchmark runs of the same model report different numbers.
         import torch
 
         torch.manual_seed(int(select(cfg, "eval.seed", 0)))
-        return Reranker(
+        full = Reranker(
             spec,  # Reranker resolves the name itself (and knows the packaged base may have a fresh head)
             backend=select(cfg, "rerank.backend", "torch"),
             max_length=select(cfg, "rerank.max_length", None),
@@ -164,6 +166,19 @@ def make_reranker_factory(cfg) -> Callable[[str], object]:
             device=distributed.device(),  # under a launch each rank scores on its own device; else the model's choice
             **windowing_kwargs(select(cfg, "rerank", None) or {}),
         )
+        keep = select(cfg, "rerank.cascade.keep", None)
+        if keep is None:
+            return full
+        # rerank.cascade: the cheap pass (int8 / shorter pairs / a student) orders every candidate first.
+        cheap = Reranker(
+            select(cfg, "rerank.cascade.model", None) or spec,
+            backend=select(cfg, "rerank.cascade.backend", "onnx-int8"),
+            max_length=select(cfg, "rerank.cascade.max_length", None),
+            batch_tokens=select(cfg, "rerank.batch_tokens", 16384),
+            cache_dir=cache_dir,
+            score_cache=cache is not None,
+        )
+        return Cascade(full, cheap, check_keep(keep))
 
     return make
 

@@ -47,6 +47,7 @@ from rerankft.scoring.fusion import fuse_signals, fusion_inputs
 from rerankft.scoring.loading import (
     check_engine_settings,
     load_cross_encoder,
+    resolve_precision,
     resolve_reranker_path,
 )
 from rerankft.scoring.score_cache import ScoreCache, scores_through_cache
@@ -78,7 +79,8 @@ class Reranker:
         batch_tokens: token budget per batch: pairs x padded length.
         cache_dir: where the score cache and backend exports live; ``None``: no score cache.
         score_cache: set False to keep exports in ``cache_dir`` but always score (benchmarks).
-        precision: fp32 | fp16 | bf16 (autocast; torch backend; meant for GPUs).
+        precision: fp32 | fp16 | bf16 (autocast; torch backend) | auto (bf16 where the GPU or CPU computes it
+            natively, AVX512-BF16/AMX; else fp32).
         device: e.g. "cpu", "cuda"; default the model's / sentence-transformers' choice.
         long_docs: truncate (``predict``'s numbers) | firstp | maxp | sump | auto (the configs' default): how a
             passage longer than the pair's window is read (:mod:`rerankft.scoring.windows`); window/stride in tokens.
@@ -130,7 +132,7 @@ class Reranker:
             self._hash_weights = False
 
         self.backend = backend
-        self.precision = precision
+        self.precision = resolve_precision(precision, backend, self.model.device)  # auto: bf16 where native
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
         self.show_progress = show_progress
