@@ -60,7 +60,8 @@ def parse_args():
     ap.add_argument("--cascade-full", default="torch-bf16", help="the cascade's full model: one of the backends above")
     ap.add_argument("--cascade-backend", default="onnx-int8", help="the cascade's cheap pass: backend")
     ap.add_argument("--cascade-max-length", type=int, default=64, help="the cheap pass's tokens per pair")
-    ap.add_argument("--cascade-model", default=None, help="the cheap pass's model (e.g. a distilled student; default: --model)")
+    ap.add_argument("--cascade-model", default=None, help="the cheap pass's model of cascade-student[@L/K] systems "
+                                                            "(e.g. scripts/distill.py's student); cascade[@L/K] uses --model itself")
     ap.add_argument("--cascade-keep", type=int, default=20, help="candidates per query the full model rescores")
     ap.add_argument("--sets", default="cranfield,mixed")
     ap.add_argument("--seed", type=int, default=0, help="seed of the mixed-length cuts (and the fresh head)")
@@ -253,9 +254,12 @@ def main():
             from rerankft.scoring.cascade import Cascade
 
             # cascade, or cascade@<cheap max_length>/<keep> to compare settings in one run
+            # cascade-student...: the cheap pass is --cascade-model (e.g. scripts/distill.py's student)
             length, keep = (map(int, s.split("@", 1)[1].split("/")) if "@" in s
                             else (args.cascade_max_length, args.cascade_keep))
-            cheap = engine(args.cascade_backend, args.cascade_model or model_dir, length)
+            if s.startswith("cascade-student") and not args.cascade_model:
+                sys.exit("error: cascade-student needs --cascade-model <student folder>")
+            cheap = engine(args.cascade_backend, args.cascade_model if s.startswith("cascade-student") else model_dir, length)
             engines[s] = Cascade(engines.get(args.cascade_full) or engine(args.cascade_full), cheap, keep)
         else:
             engines[s] = engine(s)
@@ -268,9 +272,9 @@ def main():
 
     print(f"model: {model_desc}")
     if any(x.startswith("cascade") for x in systems):
-        print(f"cascade: {args.cascade_backend} at {args.cascade_max_length} tokens"
-              f"{' of ' + args.cascade_model if args.cascade_model else ''} orders each query's {args.top_k}, "
-              f"{args.cascade_full} rescores its top {args.cascade_keep}")
+        print(f"cascade[@L/K]: {args.cascade_backend} of the model at L tokens (default {args.cascade_max_length}) orders each "
+              f"query's {args.top_k}, {args.cascade_full} rescores its top K (default {args.cascade_keep}); cascade-student: "
+              f"the cheap pass is {args.cascade_model}")
     print(f"machine: {os.cpu_count()} cores ({platform.processor() or platform.machine()}), torch threads {torch.get_num_threads()}, "
           f"torch {torch.__version__}; shared with other jobs, so absolute pairs/s are noisy: compare ratios")
     print(f"pairs: {len(qids)} {Path(args.data).name} {args.split} queries (first by id) x BM25 top-{args.top_k} = "

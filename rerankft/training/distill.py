@@ -85,7 +85,7 @@ def train_student(student, rows, cfg_distill, out_dir: Path) -> dict:
         student.save_pretrained(str(tmp))
         make_portable(tmp, student)
     log.info("student trained: %d steps on %d rows in %.0f s, saved to %s", out.global_step, len(rows), seconds, out_dir)
-    return {"steps": int(out.global_step), "rows": len(rows), "train_seconds": round(seconds, 1),
+    return {"steps": int(out.global_step), "train_rows": len(rows), "train_seconds": round(seconds, 1),
             "train_loss": round(float(out.training_loss), 6)}
 
 
