@@ -35,12 +35,7 @@ from rerankft.core.errors import ConfigError, DataError, ModelError
 from rerankft.core.runs import Run, ranked_ids
 from rerankft.core.runtime import raise_if_interrupted
 from rerankft.modeling.names import resolve_model_name
-from rerankft.scoring.batching import (  # noqa: F401 - BATCH_OVERHEAD_PAIRS re-exported
-    BATCH_OVERHEAD_PAIRS,
-    MAX_BATCH_PAIRS,
-    cheapest_batches,
-    check_pairs,
-)
+from rerankft.scoring.batching import BATCH_OVERHEAD_PAIRS, MAX_BATCH_PAIRS, cheapest_batches, check_pairs  # noqa: F401
 from rerankft.scoring.empty import demote_empty, demote_empty_in_run
 from rerankft.scoring.fingerprint import model_fingerprint, module_fingerprint
 from rerankft.scoring.fusion import fuse_signals, fusion_inputs
@@ -79,8 +74,7 @@ class Reranker:
         batch_tokens: token budget per batch: pairs x padded length.
         cache_dir: where the score cache and backend exports live; ``None``: no score cache.
         score_cache: set False to keep exports in ``cache_dir`` but always score (benchmarks).
-        precision: fp32 | fp16 | bf16 (autocast; torch backend) | auto (bf16 where the GPU or CPU computes it
-            natively, AVX512-BF16/AMX; else fp32).
+        precision: fp32 | fp16 | bf16 (autocast; torch backend) | auto (bf16 where computed natively, else fp32).
         device: e.g. "cpu", "cuda"; default the model's / sentence-transformers' choice.
         long_docs: truncate (``predict``'s numbers) | firstp | maxp | sump | auto (the configs' default): how a
             passage longer than the pair's window is read (:mod:`rerankft.scoring.windows`); window/stride in tokens.

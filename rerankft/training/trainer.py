@@ -150,8 +150,9 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
         logging_first_step=True,
         dataloader_num_workers=int(t.dataloader_workers),
         # A multi-process launch without CUDA: use_cpu makes accelerate pick MULTI_CPU (gloo);
-        # otherwise each process would train alone (DistributedType.NO) on the same data.
-        use_cpu=world_size() > 1 and not torch.cuda.is_available(),
+        # otherwise each process would train alone (DistributedType.NO) on the same data. bf16
+        # autocast on a CPU is refused by transformers unless use_cpu says the CPU is meant.
+        use_cpu=(world_size() > 1 or resolve_precision(t.precision)["bf16"]) and not torch.cuda.is_available(),
         # The mean and segment_cosine heads never read BERT's pooler (see build_cross_encoder).
         ddp_find_unused_parameters=True if world_size() > 1 else None,
         # train.report_to: [] (none), or any of the trainer's integrations (tensorboard, wandb, mlflow);

@@ -1,0 +1,69 @@
+"""precision=auto: bf16 where the hardware computes it natively, fp32 elsewhere; bf16 training on a CPU is allowed."""
+
+from __future__ import annotations
+
+import pytest
+
+from rerankft.scoring import loading
+
+
+def test_auto_resolves_by_hardware(monkeypatch):
+    monkeypatch.setattr(loading, "native_bf16_cpu", lambda: True)
+    assert loading.resolve_precision("auto", "torch", "cpu") == "bf16"
+    assert loading.resolve_precision("auto", "onnx-int8", "cpu") == "fp32"  # autocast is a torch thing
+    monkeypatch.setattr(loading, "native_bf16_cpu", lambda: False)
+    assert loading.resolve_precision("auto", "torch", "cpu") == "fp32"
+    for explicit in ("fp32", "bf16", "fp16"):
+        assert loading.resolve_precision(explicit, "torch", "cpu") == explicit
+
+
+def test_native_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):
+    import builtins
+
+    real_open = builtins.open
+    for flags, want in (("fpu avx2 avx512f avx512_bf16", True), ("fpu avx2 amx_bf16 amx_tile", True), ("fpu avx2 avx512f", False)):
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(builtins, "open", lambda f, *a, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
+        assert loading.native_bf16_cpu() is want, flags
+        monkeypatch.setattr(builtins, "open", real_open)
+
+
+def test_bad_precision_and_backend_combinations_name_the_key():
+    from rerankft.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="rerank.precision='half'"):
+        loading.check_engine_settings("torch", "half", 16384, None, 128)
+    with pytest.raises(ConfigError, match="rerank.precision=bf16 needs rerank.backend=torch"):
+        loading.check_engine_settings("onnx", "bf16", 16384, None, 128)
+    loading.check_engine_settings("onnx", "auto", 16384, None, 128)  # auto on onnx is fp32: allowed
+
+
+def test_reranker_auto_scores_close_to_fp32_and_reports_what_it_used(monkeypatch):
+    import numpy as np
+
+    from rerankft.scoring.reranker import Reranker
+
+    pairs = [("my wifi does not work", "Wifi guide: reset the router and wait"), ("printer jam", "Battery care tips")]
+    import torch
+
+    monkeypatch.setattr(loading, "native_bf16_cpu", lambda: True)
+    torch.manual_seed(0)  # the packaged base gets a fresh head: the same one for both
+    auto = Reranker("packaged-minilm", precision="auto", max_length=48, device="cpu")
+    assert auto.precision == "bf16" and auto.stats["precision"] == "bf16"
+    torch.manual_seed(0)
+    fp32 = Reranker("packaged-minilm", precision="fp32", max_length=48, device="cpu")
+    assert np.allclose(auto.score(pairs), fp32.score(pairs), atol=0.05)
+
+
+def test_bf16_training_on_a_cpu_builds_its_arguments(tmp_path):
+    import torch
+
+    from rerankft.training.trainer import training_arguments
+    from tests.test_training import compose_cfg
+
+    if torch.cuda.is_available():
+        pytest.skip("CPU-only check")
+    cfg = compose_cfg("train.precision=bf16")
+    args = training_arguments(cfg, tmp_path, 16, False, None)  # transformers refuses bf16 on CPU without use_cpu
+    assert args.bf16 and args.use_cpu
