@@ -183,9 +183,9 @@ def distill(cfg: DictConfig) -> dict:
     # 3. Student next to its teacher on the run's test split, on the candidates the run chose on dev.
     if cfg.benchmark:
         selection = read_fusion(str(run)) or {}
-        metrics = run_benchmark(run_cfg, dataset, {"tuned": str(teacher), "student": str(student_dir)}, out,
-                                selection={"candidates": selection.get("candidates")})
-        summary["test_ndcg@10"] = {s: v["nDCG@10"] for s, v in metrics["systems"].items() if ">>" in s}
+        rerankers = {"tuned": str(teacher), "student": str(student_dir)}
+        metrics = run_benchmark(run_cfg, dataset, rerankers, out, selection={"candidates": selection.get("candidates")})
+        summary["test_ndcg@10"] = {s: v["nDCG@10"] for s, v in metrics["systems"].items() if s.split(">>")[-1] in rerankers}
         write_json(out / "distill.json", summary)
     log.info("run directory: %s", out)
     return summary
