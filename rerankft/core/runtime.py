@@ -12,6 +12,7 @@ import socket
 import threading
 from pathlib import Path
 
+from rerankft.core import distributed
 from rerankft.core.errors import ConfigError
 
 log = logging.getLogger("rerankft")
@@ -74,7 +75,7 @@ def lock_run_dir(path: Path) -> Path:
 
 def is_main_process() -> bool:
     """True unless this is a non-zero rank of a multi-process launch (accelerate/torchrun set RANK)."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return distributed.rank() == 0
 
 
 # Ctrl-C. Python raises KeyboardInterrupt in whatever Python code runs when the signal is handled;

@@ -51,10 +51,9 @@ from rerankft.evaluation.rerankers import (
 from rerankft.evaluation.stats import bootstrap_ci
 from rerankft.retrieval.factory import build_first_stage
 from rerankft.scoring.fusion import fuse, fuse_signals
+from rerankft.scoring.reranker import STAT_COUNTERS
 
 log = logging.getLogger("rerankft")
-
-_COUNTERS = ("pairs", "scored", "cache_hits", "batches", "truncated_pairs", "windowed_passages", "windows", "seconds")
 
 
 @dataclass
@@ -108,7 +107,7 @@ def _stats_delta(before: Mapping, after: Mapping) -> dict:
     for key, value in after.items():
         if key == "pairs_per_s":
             continue
-        if key in _COUNTERS and isinstance(before.get(key), (int, float)):
+        if key in STAT_COUNTERS and isinstance(before.get(key), (int, float)):
             out[key] = value - before[key]
         else:
             out[key] = value  # settings (device, backend, max_length) are reported as they are

@@ -24,9 +24,8 @@ import numpy as np
 
 from rerankft.core.errors import ConfigError
 from rerankft.core.runs import Run, ranked_ids
+from rerankft.scoring.reranker import STAT_COUNTERS
 
-# The counters of both stages add up in Cascade.stats; settings are the full model's.
-_COUNTERS = ("pairs", "windowed_passages", "windows", "scored", "cache_hits", "batches", "truncated_pairs", "seconds")
 
 
 def check_keep(keep: Any) -> int:
@@ -72,7 +71,7 @@ class Cascade:
     @property
     def stats(self) -> dict:
         out = dict(self.full.stats)
-        for k in _COUNTERS:
+        for k in STAT_COUNTERS:  # both stages' counters add up; settings are the full model's
             out[k] = self.full.stats.get(k, 0) + self.cheap.stats.get(k, 0)
         out["pairs"] = self.cheap.stats.get("pairs", 0)  # pairs asked for: every candidate goes through the cheap pass
         out["full_pairs"] = self.full.stats.get("pairs", 0)

@@ -63,6 +63,10 @@ if TYPE_CHECKING:  # torch / sentence-transformers load lazily: `import rerankft
 log = logging.getLogger(__name__)
 
 
+# The counters of Reranker.stats (summed over calls); its other entries are settings.
+STAT_COUNTERS = ("pairs", "windowed_passages", "windows", "scored", "cache_hits", "batches", "truncated_pairs", "seconds")
+
+
 class Reranker:
     """Score and rank (query, passage) pairs with a cross-encoder.
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from omegaconf import DictConfig
 
 from rerankft.core.errors import ConfigError
 from rerankft.core.io import append_jsonl, atomic_dir, write_json
+from rerankft.core.distributed import world_size
 from rerankft.core.runtime import is_main_process
 from rerankft.modeling.build import build_cross_encoder, resolve_head
 from rerankft.modeling.heads import make_portable
@@ -97,10 +97,6 @@ def resolve_precision(name: str) -> dict[str, bool]:
     return {"bf16": name == "bf16", "fp16": name == "fp16"}
 
 
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", "1"))
-
-
 def steps_per_epoch(rows: int, cfg_train: DictConfig) -> int:
     per_step = cfg_train.batch_size * cfg_train.gradient_accumulation_steps * world_size()
     return max(1, rows // per_step if world_size() > 1 else math.ceil(rows / per_step))
@@ -123,6 +119,7 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
     lr_mapping = {}
     if t.get("head_learning_rate") is not None and head_pattern:
         lr_mapping = {head_pattern: float(t.head_learning_rate)}
+    precision = resolve_precision(t.precision)
     return CrossEncoderTrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
         num_train_epochs=float(t.epochs),
@@ -135,7 +132,7 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
         per_device_eval_batch_size=int(t.batch_size),
         gradient_accumulation_steps=int(t.gradient_accumulation_steps),
         gradient_checkpointing=bool(t.gradient_checkpointing),
-        **resolve_precision(t.precision),
+        **precision,
         seed=int(t.seed),
         data_seed=int(t.seed),
         eval_strategy="steps" if has_dev else "no",
@@ -152,7 +149,7 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
         # A multi-process launch without CUDA: use_cpu makes accelerate pick MULTI_CPU (gloo);
         # otherwise each process would train alone (DistributedType.NO) on the same data. bf16
         # autocast on a CPU is refused by transformers unless use_cpu says the CPU is meant.
-        use_cpu=(world_size() > 1 or resolve_precision(t.precision)["bf16"]) and not torch.cuda.is_available(),
+        use_cpu=(world_size() > 1 or precision["bf16"]) and not torch.cuda.is_available(),
         # The mean and segment_cosine heads never read BERT's pooler (see build_cross_encoder).
         ddp_find_unused_parameters=True if world_size() > 1 else None,
         # train.report_to: [] (none), or any of the trainer's integrations (tensorboard, wandb, mlflow);
