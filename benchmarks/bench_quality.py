@@ -3,12 +3,16 @@
     python benchmarks/bench_quality.py ../shared/data/cranfield ../shared/data/cisi
     python benchmarks/bench_quality.py ../shared/data/cranfield -- train.epochs=1   # extra overrides for every run
     python benchmarks/bench_quality.py --summarize outputs/bench_quality/cranfield  # table of finished runs only
+    python benchmarks/bench_quality.py --dev-only ../shared/data/cranfield -- adapt=none  # ablation: dev figures only
 
 Each folder gets one ``python scripts/train.py data=beir_local data.path=<folder>`` run
 (the default recipe, nothing tuned per collection) in its own run directory under
 ``--out``; the table is built from the run's metrics.json, train_done.json and fusion.json,
 so it shows exactly what the run reported. Wall time is the whole train.py process: mining,
 training, dev selection, fusion fit and the test benchmark.
+
+``--dev-only`` runs ``dev.only=true``: the run stops after its dev choices and the table has
+each system's dev nDCG@10 (from fusion.json), so settings are compared without touching test.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ def parse_args(argv=None):
     ap.add_argument("folders", nargs="*", help="BEIR folders (corpus.jsonl, queries.jsonl, qrels/{train,test}.tsv)")
     ap.add_argument("--out", default=str(REPO / "outputs" / "bench_quality"), help="one run directory per folder under this")
     ap.add_argument("--summarize", nargs="*", default=None, metavar="RUN_DIR", help="only print the table of these finished runs")
+    ap.add_argument("--dev-only", action="store_true", help="dev.only=true: stop each run after its dev choices; dev table")
     argv = list(sys.argv[1:] if argv is None else argv)
     # Everything after "--" is Hydra overrides for every train.py run.
     overrides = argv[argv.index("--") + 1:] if "--" in argv else []
@@ -91,9 +96,23 @@ def rows_for(run_dir: Path, measure: str = "nDCG@10") -> list[list[str]]:
     return rows
 
 
+def dev_rows_for(run_dir: Path) -> list[list[str]]:
+    """A dev.only run's rows: every system's dev nDCG@10 as fusion.json recorded it, and the run's cost."""
+    dev = json.loads((run_dir / "dev.json").read_text())
+    fusion, train = dev.get("fusion") or {}, dev.get("train") or {}
+    name = run_dir.name
+    rows = [[name, s, f"{v:.4f}", "", "", "FINAL (chosen on dev)" if s == fusion.get("final") else ""]
+            for s, v in (fusion.get("dev_ndcg@10") or {}).items()]
+    adapt = (train.get("adapt") or {}).get("dev_ndcg@10")
+    best = (dev.get("dev") or {}).get("best_dev")
+    rows.append([name, "(run)", "", "", "", f"dev top-{(dev.get('dev') or {}).get('top_k')} after adaptation {adapt}, best {best}; "
+                 f"timings {dev.get('timings')}"])
+    return rows
+
+
 def table(run_dirs: list[Path]) -> str:
     header = ["data", "system", "nDCG@10", "vs its first stage", "vs the other first stage", "note"]
-    rows = [header] + [r for d in run_dirs for r in rows_for(d)]
+    rows = [header] + [r for d in run_dirs for r in (dev_rows_for(d) if (d / "dev.json").is_file() else rows_for(d))]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     fmt = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     lines = [fmt(rows[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in rows[1:]]
@@ -113,7 +132,7 @@ def main(argv=None) -> int:
         if not (folder / "corpus.jsonl").is_file():
             raise SystemExit(f"{folder}: not a BEIR folder (no corpus.jsonl)")
         run_dir = Path(args.out).resolve() / f"{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        wall = run_train(folder, run_dir, args.overrides)
+        wall = run_train(folder, run_dir, args.overrides + (["dev.only=true"] if args.dev_only else []))
         print(f"# {folder.name}: {wall / 60:.1f} min", flush=True)
         run_dirs.append(run_dir)
     print(table(run_dirs))

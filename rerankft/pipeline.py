@@ -97,6 +97,12 @@ def train(cfg: DictConfig) -> float:
     if selection is not None and main:
         write_json(out / "fusion.json", selection)
     clock.lap("dev_fusion")
+    if cfg.dev.get("only"):  # dev.only=true: an ablation run; the test split is never scored
+        if main:
+            write_json(out / "dev.json", {"dev": result.dev_summary, "fusion": selection, "train": result.train_summary,
+                                          "timings": clock.summary()})
+            log.info("dev.only: stopped after the dev choices; run directory: %s", out)
+        return float(result.best_dev)
     rerankers = {"base": result.base_model or cfg.model.name, "tuned": str(result.model_dir)}
     fusion = {"tuned": selection["weights"]} if selection and selection["weights"] else None
     metrics = run_benchmark(cfg, dataset, rerankers, out, fusion=fusion, selection=selection)

@@ -50,3 +50,27 @@ def test_bench_dev_grid_and_table():
             {"settings": "x=2", "seconds": 2.0, "final": "dense", "dev_ndcg@10": {"dense": 0.5}}]
     text = bench_dev.table(rows)
     assert "| x=1" in text and "0.4000" in text and "nan" in text and "dense" in text.splitlines()[0]
+
+
+def test_dev_only_run_stops_before_the_test_split_and_its_table_reads_dev_json(tmp_path):
+    """dev.only=true through scripts/train.py: the dev choices are written, no test query is scored."""
+    import os
+    import subprocess
+
+    run = tmp_path / "run"
+    smoke = ["experiment=demo_smoke", "retriever=bm25", "eval.first_stages=[bm25,dense]", "train.max_steps=2", "dev.top_k=3",
+             "train.batch_size=2", "train.max_length=48", "rerank.top_k=5", "rerank.max_length=48", "adapt.passages=4",
+             "adapt.max_steps=1", "dev.only=true", f"hydra.run.dir={run}"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RERANKFT_CACHE": str(tmp_path / "cache")}
+    res = subprocess.run([sys.executable, str(bench_quality.REPO / "scripts" / "train.py"), *smoke], cwd=bench_quality.REPO,
+                         env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    dev = json.loads((run / "dev.json").read_text())
+    assert dev["fusion"]["final"] in dev["fusion"]["dev_ndcg@10"] and {"bm25", "dense"} <= set(dev["fusion"]["dev_ndcg@10"])
+    assert set(dev["timings"]) >= {"data", "mining", "training", "dev_fusion"} and "test_benchmark" not in dev["timings"]
+    for claim in ("metrics.json", "report.md", "per_query.tsv"):  # the test split was never scored
+        assert not (run / claim).exists(), claim
+    text = bench_quality.table([run])
+    rows = [line for line in text.splitlines() if line.startswith(f"| {run.name}")]
+    assert any("FINAL (chosen on dev)" in r and dev["fusion"]["final"] in r for r in rows)
+    assert any("(run)" in r and "timings" in r for r in rows)
