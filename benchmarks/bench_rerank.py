@@ -56,7 +56,8 @@ def parse_args():
     ap.add_argument("--batch-tokens", type=int, default=16384)
     ap.add_argument("--systems", default="predict,torch,torch-bf16,onnx,onnx-int8,cascade",
                     help="comma list: predict (CrossEncoder.predict, the reference), rerankft backends "
-                         "(torch, torch-bf16 = bf16 autocast, onnx, onnx-int8) and cascade (see --cascade-*)")
+                         "(torch, torch-bf16 = bf16 autocast, onnx, onnx-int8, openvino, openvino-bf16, openvino-int8: "
+                         "these three need the openvino extra) and cascade (see --cascade-*)")
     ap.add_argument("--cascade-full", default="torch-bf16", help="the cascade's full model: one of the backends above")
     ap.add_argument("--cascade-backend", default="onnx-int8", help="the cascade's cheap pass: backend")
     ap.add_argument("--cascade-max-length", type=int, default=64, help="the cheap pass's tokens per pair")
@@ -65,7 +66,7 @@ def parse_args():
     ap.add_argument("--cascade-keep", type=int, default=20, help="candidates per query the full model rescores")
     ap.add_argument("--sets", default="cranfield,mixed")
     ap.add_argument("--seed", type=int, default=0, help="seed of the mixed-length cuts (and the fresh head)")
-    ap.add_argument("--cache-dir", default=str(REPO / ".cache" / "rerankft"), help="where ONNX exports are kept")
+    ap.add_argument("--cache-dir", default=str(REPO / ".cache" / "rerankft"), help="where ONNX / OpenVINO exports are kept")
     ap.add_argument("--profile", type=int, default=200, metavar="PAIRS",
                     help="after the timings, profile each rerankft backend on this many Cranfield pairs: "
                          "share of compute per operator (0 = skip)")
@@ -174,6 +175,34 @@ def profile_onnx(engine, pairs, top=8):
         if ev.get("cat") == "Node" and ev.get("name", "").endswith("_kernel_time"):
             op = ev.get("args", {}).get("op_name", "?")
             rows[op] = rows.get(op, 0) + ev.get("dur", 0)
+    return _shares(list(rows.items()), top)
+
+
+def profile_openvino(engine, pairs, top=8):
+    """Time per OpenVINO node type (the CPU plugin's PERF_COUNT) while the engine scores ``pairs``."""
+    from rerankft.scoring.openvino import _compile, _read
+
+    runner = engine.model[0].model  # rerankft.scoring.openvino's OpenVinoEncoder
+    rows = {}
+
+    class Profiled:  # stands in for the runner's infer request and adds up each call's node times
+        def __init__(self, request):
+            self.request = request
+
+        def infer(self, feed):
+            out = self.request.infer(feed)
+            for node in self.request.profiling_info:
+                rows[node.node_type] = rows.get(node.node_type, 0) + node.real_time.total_seconds() * 1e6
+            return out
+
+    plain = runner.request
+    hint = runner.compiled.get_property("INFERENCE_PRECISION_HINT")  # bf16 for openvino-bf16
+    profiled = _compile(_read(runner.model_path), PERF_COUNT=True, INFERENCE_PRECISION_HINT=hint)
+    runner.request = Profiled(profiled.create_infer_request())
+    try:
+        engine.score(pairs)
+    finally:
+        runner.request = plain
     return _shares(list(rows.items()), top)
 
 
@@ -333,7 +362,8 @@ def main():
         for s, eng in engines.items():
             if s.startswith("cascade"):
                 continue  # its two parts are profiled under their own names
-            prof = profile_torch(eng, flat) if s.startswith("torch") else profile_onnx(eng, flat)
+            prof = (profile_torch if s.startswith("torch") else profile_openvino if s.startswith("openvino")
+                    else profile_onnx)(eng, flat)
             print(f"rerankft {s:<13} {prof}")
 
 

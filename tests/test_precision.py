@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from rerankft.scoring import loading
+from rerankft.scoring import hardware, loading
 
 
 def test_auto_resolves_by_hardware(monkeypatch):
-    monkeypatch.setattr(loading, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
     assert loading.resolve_precision("auto", "torch", "cpu") == "bf16"
     assert loading.resolve_precision("auto", "onnx-int8", "cpu") == "fp32"  # autocast is a torch thing
-    monkeypatch.setattr(loading, "native_bf16_cpu", lambda: False)
+    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: False)
     assert loading.resolve_precision("auto", "torch", "cpu") == "fp32"
     for explicit in ("fp32", "bf16", "fp16"):
         assert loading.resolve_precision(explicit, "torch", "cpu") == explicit
@@ -25,7 +25,7 @@ def test_native_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):
         info = tmp_path / "cpuinfo"
         info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
         monkeypatch.setattr(builtins, "open", lambda f, *a, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
-        assert loading.native_bf16_cpu() is want, flags
+        assert hardware.native_bf16_cpu() is want, flags
         monkeypatch.setattr(builtins, "open", real_open)
 
 
@@ -47,7 +47,7 @@ def test_reranker_auto_scores_close_to_fp32_and_reports_what_it_used(monkeypatch
     pairs = [("my wifi does not work", "Wifi guide: reset the router and wait"), ("printer jam", "Battery care tips")]
     import torch
 
-    monkeypatch.setattr(loading, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
     torch.manual_seed(0)  # the packaged base gets a fresh head: the same one for both
     auto = Reranker("packaged-minilm", precision="auto", max_length=48, device="cpu")
     assert auto.precision == "bf16" and auto.stats["precision"] == "bf16"

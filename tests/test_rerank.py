@@ -335,13 +335,6 @@ def test_onnx_backends_run_the_segment_cosine_head(segment_gate, tmp_path):
     assert np.corrcoef(got, expected)[0, 1] > 0.95
 
 
-def test_openvino_backend_fails_with_a_clear_reason(model_dir):
-    from rerankft.scoring.reranker import Reranker
-
-    with pytest.raises(ModelError, match="optimum-intel"):
-        Reranker(model_dir, backend="openvino-int8")
-
-
 def test_rerank_script_reranks_a_jsonl_and_reports_bad_lines(tmp_path, model_dir, cross_encoder):
     import json
     import os

@@ -312,6 +312,15 @@ def test_fit_writes_log_model_and_dev_scores(data, tmp_path):
     scores = CrossEncoder(str(result.model_dir), trust_remote_code=True).predict([("my wifi does not work", ds.doc_text("d9"))] * 2)
     assert scores.shape == (2,) and scores[0] == pytest.approx(scores[1])
     assert not list(tmp_path.glob(".model.*")) and (tmp_path / "train_done.json").is_file()
+    # The model carries the run's own calibration pairs (int8 backends): training queries' positives
+    # and hardest negatives, never a dev query's.
+    calib = json.loads((result.model_dir / "calibration_pairs.json").read_text())
+    train_queries = {ds.queries[r.qid] for r in mined.rows}
+    dev_queries = {ds.queries[q] for q in dev_qrels}
+    assert len(calib) == min(2 * len(mined.rows), 192) and {q for q, _ in calib} <= train_queries
+    assert not {q for q, _ in calib} & (dev_queries - train_queries)
+    first = sorted(mined.rows, key=lambda r: (r.qid, r.positive))[0]
+    assert calib[:2] == [[ds.queries[first.qid], ds.doc_text(first.positive)], [ds.queries[first.qid], ds.doc_text(first.negatives[0])]]
 
 
 def test_adaptation_steps_run_before_the_labelled_fine_tune_and_are_recorded(data, tmp_path):

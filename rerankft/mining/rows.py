@@ -113,3 +113,17 @@ def _pairs(rows: list[MinedRow], ds, num_negatives: int | None) -> dict:
                     cols["passage"].append(ds.doc_text(n))
                     cols["label"].append(0.0)
     return cols
+
+
+def sample_pairs(result: MiningResult, n: int) -> list[tuple[str, str]]:
+    """``n`` (query, passage) texts of the run's own training rows, deterministically: rows in (query,
+    positive) order, each giving its positive and its hardest negative, so half relevant and half
+    the near misses a reranker has to separate (the int8 backends calibrate on these)."""
+    ds, pairs = result.dataset, []
+    for r in sorted(result.rows, key=lambda r: (r.qid, r.positive)):
+        if len(pairs) >= n:
+            break
+        pairs.append((ds.queries[r.qid], ds.doc_text(r.positive)))
+        if r.negatives:
+            pairs.append((ds.queries[r.qid], ds.doc_text(r.negatives[0])))
+    return pairs[:n]

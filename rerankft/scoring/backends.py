@@ -3,8 +3,10 @@
 torch          the model as trained (``precision=fp16|bf16`` adds autocast, meant for GPUs)
 onnx           ONNX Runtime, fp32, with ONNX Runtime's transformer fusions
 onnx-int8      the same graph with dynamic int8 quantization of the linear layers
-openvino       }  not available with transformers 5 (see OPENVINO_UNAVAILABLE): they raise
-openvino-int8  }  a ModelError that says why
+openvino       the fp32 ONNX export (the ``onnx`` backend's file) compiled by OpenVINO's CPU plugin
+openvino-bf16  the same compiled with bf16 matmuls (on CPUs with native bf16: AVX512-BF16 or AMX)
+openvino-int8  that model with NNCF's post-training static int8 quantization, cached as OpenVINO IR
+               (all three in :mod:`rerankft.scoring.openvino`; they need the ``openvino`` extra)
 
 Why our own ONNX export instead of ``CrossEncoder(backend="onnx")`` and
 ``export_dynamic_quantized_onnx_model``: sentence-transformers delegates both to
@@ -16,7 +18,9 @@ transformers 5). So we do the same three steps with the libraries they wrap:
 ``onnxruntime.transformers.optimizer`` (the fusions behind optimum's O1-O4 levels) and
 ``onnxruntime.quantization.quantize_dynamic`` (what optimum's ``AutoQuantizationConfig``
 dynamic int8 configs run). Every export is checked against the torch model's logits
-before it is used.
+before it is used. The OpenVINO backends (sentence-transformers reaches them through
+optimum-intel, which does not install next to transformers 5 either) read the same ONNX file
+with the plain ``openvino`` runtime and quantize it with ``nncf``.
 
 The ONNX session is plugged *into* the loaded CrossEncoder, in place of its transformers
 model (as optimum's ORTModel is when sentence-transformers loads ``backend="onnx"``), so
@@ -42,16 +46,6 @@ from rerankft.core.io import atomic_dir, write_json
 log = logging.getLogger(__name__)
 
 
-OPENVINO_UNAVAILABLE = (
-    "rerank.backend={backend} needs sentence-transformers' OpenVINO backend, i.e. optimum-intel>=2.0, and no "
-    "optimum-intel release works with the installed stack: optimum-intel 2.2.0 (the newest) requires "
-    "transformers<5.6 and huggingface-hub<1.22 (installed: transformers {tf}, huggingface-hub {hh}) and pulls "
-    "torchvision, which would replace torch {torch}; with those pinned pip can only pick optimum-intel 1.15, "
-    "which sentence-transformers 6 does not support. Use rerank.backend=onnx-int8 (the int8 CPU backend) or "
-    "rerank.backend=torch."
-)
-
-
 EXPORT_VERSION = 3  # bump when the export recipe changes: old exports are then re-made
 
 
@@ -65,8 +59,8 @@ def load_backend_model(
 ):
     from sentence_transformers import CrossEncoder
 
-    if backend.startswith("openvino"):
-        raise ModelError(_openvino_message(backend))
+    if backend.startswith("openvino"):  # rerankft.scoring.loading sends those to rerankft.scoring.openvino
+        raise ModelError(f"rerank.backend={backend}: load it with rerankft.scoring.openvino.load_openvino_model")
     if backend != "torch" and device not in (None, "cpu"):
         raise ModelError(f"rerank.backend={backend} runs on the CPU only; use rerank.backend=torch on device={device}")
     from rerankft.modeling.heads import needs_trust
@@ -94,18 +88,6 @@ def _construct(cls, resolved: str, **kwargs):
                 "cache (HF_HUB_OFFLINE=1 only uses the cache); a local folder must exist."
             )
         raise ModelError(f"cannot load cross-encoder '{resolved}': {e}.{hint}") from e
-
-
-def _openvino_message(backend: str) -> str:
-    from importlib import metadata
-
-    def v(name):
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    return OPENVINO_UNAVAILABLE.format(backend=backend, tf=v("transformers"), hh=v("huggingface-hub"), torch=v("torch"))
 
 
 def export_root(cache_dir: str | os.PathLike | None) -> Path:
@@ -295,12 +277,18 @@ def _scores(model, feats, output) -> np.ndarray:
 
 def _check_export(model, onnx_path: Path, quantized: bool) -> float:
     """Compare the export's scores with the torch model's on a few pairs; refuse a broken export."""
+    session, name = _session(onnx_path), _output_name(model)
+    return check_scores(model, lambda feed: session.run([name], feed)[0], quantized, "ONNX export")
+
+
+def check_scores(model, run, quantized: bool, what: str) -> float:
+    """Max |score difference| between ``run`` (numpy int64 inputs -> the graph's output) and the torch
+    model on a few pairs; a :class:`ModelError` naming ``what`` when it is beyond the tolerance."""
     import torch
 
     names, feats = _example_inputs(model)
     name = _output_name(model)
-    session = _session(onnx_path)
-    got = _scores(model, feats, torch.from_numpy(session.run([name], {n: feats[n].numpy().astype(np.int64) for n in names})[0]))
+    got = _scores(model, feats, torch.from_numpy(np.asarray(run({n: feats[n].numpy().astype(np.int64) for n in names}))))
     with torch.inference_mode():
         inputs = _encoder_inputs(model, feats["input_ids"], feats["attention_mask"], feats.get("token_type_ids"))
         want = _scores(model, feats, getattr(model.model(**inputs), name))
@@ -309,7 +297,7 @@ def _check_export(model, onnx_path: Path, quantized: bool) -> float:
     # scales token-state errors by its cosine scale). This catches broken exports, not int8 noise.
     tol = 0.5 + 0.15 * float(np.abs(want).max()) if quantized else 1e-3
     if diff > tol:
-        raise ModelError(f"the ONNX export of this model gives different scores (max diff {diff:.3g}); use rerank.backend=torch")
+        raise ModelError(f"the {what} of this model gives different scores (max diff {diff:.3g}); use rerank.backend=torch")
     return diff
 
 

@@ -15,6 +15,7 @@ from rerankft.modeling.names import (
     packaged_minilm_path,
     resolve_model_name,
 )
+from rerankft.scoring import hardware
 from rerankft.scoring.backends import load_backend_model
 from rerankft.scoring.fingerprint import model_fingerprint
 
@@ -25,22 +26,10 @@ if TYPE_CHECKING:  # torch / sentence-transformers load lazily: `import rerankft
 log = logging.getLogger(__name__)
 
 
-BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-int8")
+BACKENDS = ("torch", "onnx", "onnx-int8", "openvino", "openvino-bf16", "openvino-int8")
 
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-
-
-def native_bf16_cpu() -> bool:
-    """Does this CPU compute bf16 natively (AVX512-BF16 or AMX)? Then bf16 autocast halves the
-    matmul work (measured 2.1-2.3x pairs/s on a 2-core AVX512-BF16 machine); without it oneDNN
-    emulates bf16 and it is slower than fp32."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:  # not Linux: no cheap way to ask; stay fp32
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def resolve_precision(precision: str, backend: str, device) -> str:
@@ -55,7 +44,7 @@ def resolve_precision(precision: str, backend: str, device) -> str:
     kind = getattr(device, "type", str(device or "cpu")).split(":")[0]
     if kind == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if kind == "cpu" and native_bf16_cpu() else "fp32"
+    return "bf16" if kind == "cpu" and hardware.native_bf16_cpu() else "fp32"
 
 
 def cross_encoder_check(path: str | os.PathLike) -> tuple[bool, str]:
@@ -138,7 +127,14 @@ def load_cross_encoder(
         if not ok:
             log.warning("%s: scoring with a freshly initialised head (%s)", name_or_path, reason)
     fingerprint = model_fingerprint(resolved)
-    return load_backend_model(
+    if backend.startswith("openvino"):
+        # its own module, imported only when asked for (openvino and nncf load lazily inside it too)
+        from rerankft.scoring.openvino import load_openvino_model
+
+        loader = load_openvino_model
+    else:
+        loader = load_backend_model
+    return loader(
         resolved, backend=backend, max_length=max_length, device=device, cache_dir=cache_dir, fingerprint=fingerprint
     )
 

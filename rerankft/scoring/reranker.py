@@ -72,7 +72,7 @@ class Reranker:
 
     Args:
         model: a local folder, a hub id, the packaged alias, or a loaded ``CrossEncoder``.
-        backend: torch | onnx | onnx-int8 | openvino | openvino-int8 (config ``rerank.backend``).
+        backend: torch | onnx | onnx-int8 | openvino | openvino-bf16 | openvino-int8 (config ``rerank.backend``).
         max_length: tokens per pair (query + passage + special tokens); default the model's.
         batch_size: optional cap on pairs per batch (on top of the token budget).
         batch_tokens: token budget per batch: pairs x padded length.

@@ -38,6 +38,8 @@ from rerankft.core.runtime import is_main_process
 from rerankft.modeling.build import build_cross_encoder, resolve_head
 from rerankft.modeling.heads import make_portable
 from rerankft.modeling.names import resolve_model_name
+from rerankft.mining.rows import sample_pairs
+from rerankft.scoring.openvino import CALIBRATION_PAIRS, write_calibration_pairs
 from rerankft.scoring.tokens import count_truncated
 from rerankft.training.adapt import adapt_on_pseudo_queries
 from rerankft.training.dev_eval import DEV_METRIC_KEY, DevRerankEvaluator
@@ -244,6 +246,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
         with atomic_dir(model_dir) as tmp:
             trainer.model.save_pretrained(str(tmp))
             make_portable(tmp, trainer.model)  # segment_cosine: loads where rerankft is not installed
+            write_calibration_pairs(tmp, sample_pairs(mined, CALIBRATION_PAIRS))  # what int8 calibrates on
         write_json(out_dir / "train_done.json", {"model_dir": str(model_dir), "dev": dev_summary, "train": train_summary})
         log.info("best dev nDCG@10 %.4f at step %s (untrained %.4f); model saved to %s", dev_summary["best_dev"] or float("nan"),
                  dev_summary["best_step"], base_dev or float("nan"), model_dir)
