@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 # (pip finds it locally); an unpinned torch would pull a multi-GB CUDA build. On a GPU
 # machine use e.g. `make TORCH_SPEC="torch" install`.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= dev,integrations,onnx
+EXTRAS ?= dev,integrations,onnx,openvino
 PYTEST_ARGS ?= -m "not slow"
 
 .PHONY: install demo test test-all clean

@@ -195,14 +195,15 @@ def profile_openvino(engine, pairs, top=8):
                 rows[node.node_type] = rows.get(node.node_type, 0) + node.real_time.total_seconds() * 1e6
             return out
 
-    plain = runner.request
+    plain = runner.request, runner.port
     hint = runner.compiled.get_property("INFERENCE_PRECISION_HINT")  # bf16 for openvino-bf16
     profiled = _compile(_read(runner.model_path), PERF_COUNT=True, INFERENCE_PRECISION_HINT=hint)
-    runner.request = Profiled(profiled.create_infer_request())
+    # the profiled model's own request and output port (a port of the plain model is not a key of its results)
+    runner.request, runner.port = Profiled(profiled.create_infer_request()), profiled.output(runner.port.any_name)
     try:
         engine.score(pairs)
     finally:
-        runner.request = plain
+        runner.request, runner.port = plain
     return _shares(list(rows.items()), top)
 
 
