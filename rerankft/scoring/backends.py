@@ -331,12 +331,24 @@ def attach_onnx(model, onnx_path: Path) -> None:
             self.onnx_path = str(onnx_path)
 
         def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **_):
-            feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-            if feed["token_type_ids"] is None and "token_type_ids" in self.input_names:
-                feed["token_type_ids"] = torch.zeros_like(input_ids)
-            feed = {n: feed[n].detach().cpu().numpy().astype(np.int64) for n in self.input_names}
+            feed = numpy_feed(self.input_names, input_ids, attention_mask, token_type_ids)
             return {output: torch.from_numpy(self.session.run([output], feed)[0])}
 
-    transformer.model = OnnxSequenceClassifier(_session(onnx_path), transformer.model.config)
+    swap_encoder(transformer, OnnxSequenceClassifier(_session(onnx_path), transformer.model.config))
+
+
+def numpy_feed(input_names, input_ids, attention_mask, token_type_ids) -> dict:
+    """The graph's int64 numpy inputs (by name) from a CrossEncoder's tensors; zero token types where it wants them."""
+    import torch
+
+    feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+    if feed["token_type_ids"] is None and "token_type_ids" in input_names:
+        feed["token_type_ids"] = torch.zeros_like(input_ids)
+    return {n: feed[n].detach().cpu().numpy().astype(np.int64) for n in input_names}
+
+
+def swap_encoder(transformer, encoder) -> None:
+    """Put an exported-graph runner in place of the transformers model (ONNX Runtime and OpenVINO alike)."""
+    transformer.model = encoder
     if hasattr(transformer, "body_inputs"):
         transformer.gate_in_graph = True  # the graph builds the gated inputs itself from the plain ones

@@ -47,6 +47,8 @@ from rerankft.scoring.backends import (
     ensure_onnx_export,
     export_root,
     load_backend_model,
+    numpy_feed,
+    swap_encoder,
 )
 
 log = logging.getLogger(__name__)
@@ -261,12 +263,7 @@ def attach_openvino(model, compiled, path: Path) -> None:
             self.model_path = str(path)
 
         def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **_):
-            feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-            if feed["token_type_ids"] is None and "token_type_ids" in self.input_names:
-                feed["token_type_ids"] = torch.zeros_like(input_ids)
-            feed = {n: feed[n].detach().cpu().numpy().astype(np.int64) for n in self.input_names}
+            feed = numpy_feed(self.input_names, input_ids, attention_mask, token_type_ids)
             return {output: torch.from_numpy(self.request.infer(feed)[self.port])}  # infer copies its outputs
 
-    transformer.model = OpenVinoEncoder(compiled, transformer.model.config)
-    if hasattr(transformer, "body_inputs"):
-        transformer.gate_in_graph = True  # the graph builds the gated inputs itself from the plain ones
+    swap_encoder(transformer, OpenVinoEncoder(compiled, transformer.model.config))
