@@ -38,7 +38,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -157,7 +157,7 @@ def profile_onnx(engine, pairs, top=8):
     import onnxruntime as ort
     import torch
 
-    runner = engine.model[0].model  # rerankft.scoring.backends' OnnxSequenceClassifier
+    runner = engine.model[0].model.run  # rerankft.scoring.backends' OnnxScores
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.intra_op_num_threads = torch.get_num_threads()
@@ -182,7 +182,7 @@ def profile_openvino(engine, pairs, top=8):
     """Time per OpenVINO node type (the CPU plugin's PERF_COUNT) while the engine scores ``pairs``."""
     from rerankft.scoring.openvino import _compile, _read
 
-    runner = engine.model[0].model  # rerankft.scoring.openvino's OpenVinoEncoder
+    runner = engine.model[0].model.run  # rerankft.scoring.openvino's OpenVinoScores
     rows = {}
 
     class Profiled:  # stands in for the runner's infer request and adds up each call's node times

@@ -83,7 +83,7 @@ def test_openvino_bf16_compiles_bf16_where_native_and_stays_close(cache_dir, mod
     for native in (True, False):  # either CPU, whatever this one is: the hint follows native bf16
         monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: native)
         engine = Reranker(model_dir, backend="openvino-bf16", cache_dir=cache_dir, score_cache=False)
-        hint = engine.model[0].model.compiled.get_property("INFERENCE_PRECISION_HINT")
+        hint = engine.model[0].model.run.compiled.get_property("INFERENCE_PRECISION_HINT")
         assert str(hint) == ("<Type: 'bfloat16'>" if native else "<Type: 'float32'>"), hint
         got = engine.score(pairs)
         # bf16 rounds activations: close to fp32 torch and the same order on clear gaps, not bit-equal

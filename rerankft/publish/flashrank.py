@@ -34,7 +34,6 @@ import io
 import json
 import logging
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -79,54 +78,6 @@ def score_divisor(model) -> float:
         return 1.0  # FlashRank's sigmoid is the model's own activation
     scale = getattr(model[len(model) - 1], "scale", None)
     return abs(float(scale.detach())) if isinstance(scale, torch.Tensor) and float(scale.detach()) != 0 else 1.0
-
-
-def _score_graph(model, divisor: float):
-    """A module: tokenizer tensors -> ``[batch, 1]`` raw scores / divisor (encoder, then the head modules)."""
-    import torch
-
-    from rerankft.scoring.backends import _encoder_inputs, _output_name
-
-    encoder_output = _output_name(model)
-
-    class ScoreGraph(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.m = model.model
-
-        def forward(self, input_ids, attention_mask, token_type_ids=None):
-            out = getattr(self.m(**_encoder_inputs(model, input_ids, attention_mask, token_type_ids)), encoder_output)
-            if encoder_output != "logits":  # token states: run the head modules (segment_cosine, pooling + dense)
-                features = {"input_ids": input_ids, "attention_mask": attention_mask, "token_embeddings": out}
-                if token_type_ids is not None:
-                    features["token_type_ids"] = token_type_ids
-                for module in list(model)[1:]:
-                    features = module(features)
-                out = features["scores"]
-            return out.reshape(-1, 1) / divisor
-
-    return ScoreGraph()
-
-
-@contextlib.contextmanager
-def _traceable_segment_masks(model):
-    """Model folders saved before rerankft's segment masks became traceable carry a copy of
-    modeling_rerankft.py whose ``segment_masks`` branches on the data, which torch.export refuses. It is
-    the same computation, so the export traces the package's version; ``_check_graph`` then compares
-    the graph with the folder's own code."""
-    from rerankft.modeling import modeling_rerankft as ours
-
-    patched = []
-    for module in {sys.modules.get(type(m).__module__) for m in model}:
-        if module is not None and module is not ours and module.__name__.endswith("modeling_rerankft") \
-                and callable(getattr(module, "segment_masks", None)):
-            patched.append((module, module.segment_masks))
-            module.segment_masks = ours.segment_masks
-    try:
-        yield
-    finally:
-        for module, fn in patched:
-            module.segment_masks = fn
 
 
 def _write_tokenizer_files(model, dest: Path, max_length: int) -> None:
@@ -207,6 +158,7 @@ def _quiet_root_logger(level: int = logging.ERROR):
 def _stage(model, root: Path, name: str, onnx_file: str, max_length: int, divisor: float, build: str) -> dict[str, Path]:
     """fp32 (and, for ``build="int8"``, int8) FlashRank folders ``root/<precision>/<name>/``; returns precision -> cache_dir."""
     from rerankft.scoring.backends import _export_fp32, _quantize_dynamic, _require_onnx
+    from rerankft.scoring.graph import score_graph, traceable_segment_masks
 
     try:
         _require_onnx()
@@ -217,8 +169,8 @@ def _stage(model, root: Path, name: str, onnx_file: str, max_length: int, diviso
     scratch.mkdir()
     try:
         # The exporter prints its steps and the fusions log each one: neither is the caller's output.
-        with _traceable_segment_masks(model), _quiet_root_logger(), contextlib.redirect_stdout(io.StringIO()) as printed:
-            fp32 = _export_fp32(model, scratch, graph=_score_graph(model, divisor), output=OUTPUT)
+        with traceable_segment_masks(model), _quiet_root_logger(), contextlib.redirect_stdout(io.StringIO()) as printed:
+            fp32 = _export_fp32(model, scratch, graph=score_graph(model, divisor), output=OUTPUT)
         log.debug("ONNX export: %s", printed.getvalue())
     except ModelError as e:
         raise ExportError(f"the ONNX export for FlashRank failed: {str(e.__cause__ or e).strip().splitlines()[0]}") from e

@@ -42,11 +42,20 @@ import numpy as np
 
 from rerankft.core.errors import ModelError
 from rerankft.core.io import atomic_dir, write_json
+from rerankft.scoring.graph import (
+    SCORES,
+    graph_runner,
+    numpy_feed,
+    output_name,
+    score_graph,
+    swap_encoder,
+    traceable_segment_masks,
+)
 
 log = logging.getLogger(__name__)
 
 
-EXPORT_VERSION = 3  # bump when the export recipe changes: old exports are then re-made
+EXPORT_VERSION = 4  # bump when the export recipe changes: old exports are then re-made
 
 
 def load_backend_model(
@@ -155,34 +164,17 @@ def ensure_onnx_export(model, backend: str, out_dir: Path) -> Path:
     return target
 
 
-def _output_name(model) -> str:
-    """What the exported graph returns: the logits of a sequence-classification model, or the
-    token states of a feature-extraction body (a head module such as segment_cosine then runs
-    on top of them in torch; it is a few vector ops, the encoder is the cost)."""
-    return "logits" if getattr(model[0], "transformer_task", None) == "sequence-classification" else "last_hidden_state"
+def _export_fp32(model, out_dir: Path, graph=None, output: str = SCORES) -> Path:
+    """The fp32 ONNX file of the model's :func:`score_graph` (one output, ``output``), fused where ONNX Runtime can.
 
-
-def _export_fp32(model, out_dir: Path, graph=None, output: str | None = None) -> Path:
-    """The fp32 ONNX file of the model's encoder (returning ``_output_name``), fused where ONNX Runtime can.
-
-    ``graph``: another module to export in place of the encoder alone, called with the tokenizer's
-    tensors and returning one tensor named ``output`` (rerankft.publish.flashrank exports encoder + head).
+    ``graph``: another module to export, called with the tokenizer's tensors and returning one
+    tensor (rerankft.publish.flashrank's divides the scores by its divisor).
     """
     import onnx
     import torch
 
     hf = model.model
     names, feats = _example_inputs(model)
-    output = output or _output_name(model)
-
-    class Output(torch.nn.Module):  # a plain tensor out: the exporter's simplest contract
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, input_ids, attention_mask, token_type_ids=None):
-            return getattr(self.m(**_encoder_inputs(model, input_ids, attention_mask, token_type_ids)), output)
-
     was_training = hf.training
     hf.eval()
     # Export the eager attention, not SDPA: the SDPA export guards its softmax with
@@ -195,18 +187,19 @@ def _export_fp32(model, out_dir: Path, graph=None, output: str | None = None) ->
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     raw = out_dir / "raw.onnx"
     try:
-        torch.onnx.export(
-            (graph if graph is not None else Output(hf)).eval(),
-            tuple(feats[n] for n in names),
-            str(raw),
-            input_names=names,
-            output_names=[output],
-            dynamic_shapes={n: {0: batch, 1: seq} for n in names},
-            dynamo=True,
-            optimize=True,
-            external_data=False,
-        )
-    except Exception as e:  # noqa: BLE001 - any exporter failure becomes one clear user-facing error
+        with traceable_segment_masks(model):
+            torch.onnx.export(
+                (graph if graph is not None else score_graph(model)).eval(),
+                tuple(feats[n] for n in names),
+                str(raw),
+                input_names=names,
+                output_names=[output],
+                dynamic_shapes={n: {0: batch, 1: seq} for n in names},
+                dynamo=True,
+                optimize=True,
+                external_data=False,
+            )
+    except Exception as e:
         raise ModelError(f"ONNX export of {type(hf).__name__} failed ({type(e).__name__}: {e}); use rerank.backend=torch") from e
     finally:
         hf.train(was_training)
@@ -237,19 +230,6 @@ def _export_fp32(model, out_dir: Path, graph=None, output: str | None = None) ->
     return out
 
 
-def _encoder_inputs(model, input_ids, attention_mask, token_type_ids=None) -> dict:
-    """What the encoder is called with: the tokenizer's tensors, or, for the gated segment_cosine
-    body, its 4-D cross-segment mask and restarted positions built from them (inside the exported
-    graph, so the ONNX model takes the same three inputs as any other)."""
-    kw = {"input_ids": input_ids, "attention_mask": attention_mask}
-    if token_type_ids is not None:
-        kw["token_type_ids"] = token_type_ids
-    body = model[0]
-    if hasattr(body, "body_inputs"):
-        kw = {"input_ids": input_ids, **body.body_inputs(kw)}
-    return kw
-
-
 def _quantize_dynamic(src: Path, dst: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -262,36 +242,24 @@ def _quantize_dynamic(src: Path, dst: Path) -> None:
     )
 
 
-def _scores(model, feats, output) -> np.ndarray:
-    """The model's raw scores from the graph's output (logits, or token states through the head modules)."""
-    import torch
-
-    if _output_name(model) == "logits":
-        return output.float().numpy()
-    features = {**dict(feats), "token_embeddings": output}
-    with torch.inference_mode():
-        for module in list(model)[1:]:
-            features = module(features)
-    return features["scores"].float().numpy()
-
-
 def _check_export(model, onnx_path: Path, quantized: bool) -> float:
     """Compare the export's scores with the torch model's on a few pairs; refuse a broken export."""
-    session, name = _session(onnx_path), _output_name(model)
-    return check_scores(model, lambda feed: session.run([name], feed)[0], quantized, "ONNX export")
+    session = _session(onnx_path)
+    return check_scores(model, lambda feed: session.run([SCORES], feed)[0], quantized, "ONNX export")
 
 
 def check_scores(model, run, quantized: bool, what: str) -> float:
-    """Max |score difference| between ``run`` (numpy int64 inputs -> the graph's output) and the torch
-    model on a few pairs; a :class:`ModelError` naming ``what`` when it is beyond the tolerance."""
+    """Max |score difference| between ``run`` (numpy int64 inputs -> the graph's ``[batch, 1]`` scores)
+    and the torch model (the folder's own code) on a few pairs; a :class:`ModelError` naming ``what``
+    when it is beyond the tolerance."""
     import torch
 
     names, feats = _example_inputs(model)
-    name = _output_name(model)
-    got = _scores(model, feats, torch.from_numpy(np.asarray(run({n: feats[n].numpy().astype(np.int64) for n in names}))))
+    got = np.asarray(run({n: feats[n].numpy().astype(np.int64) for n in names}), dtype=np.float64)
     with torch.inference_mode():
-        inputs = _encoder_inputs(model, feats["input_ids"], feats["attention_mask"], feats.get("token_type_ids"))
-        want = _scores(model, feats, getattr(model.model(**inputs), name))
+        want = score_graph(model)(*(feats[n] for n in names)).double().numpy()
+    if got.shape != want.shape:
+        raise ModelError(f"the {what} of this model returns scores of shape {got.shape}, torch {want.shape}; use rerank.backend=torch")
     diff = float(np.abs(got - want).max())
     # int8 moves scores; allow that relative to the score scale (segment_cosine spans ~[-20, 20] and
     # scales token-state errors by its cosine scale). This catches broken exports, not int8 noise.
@@ -312,43 +280,24 @@ def _session(onnx_path: Path):
     return ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
 
 
+class OnnxScores:
+    """tokenizer tensors -> the ONNX Runtime session's ``[batch, 1]`` scores (a torch tensor);
+    ``session`` and ``onnx_path`` stay reachable for profiling."""
+
+    def __init__(self, onnx_path: Path):
+        self.onnx_path = str(onnx_path)
+        self.session = _session(onnx_path)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None):
+        import torch
+
+        feed = numpy_feed(self.input_names, input_ids, attention_mask, token_type_ids)
+        return torch.from_numpy(self.session.run([SCORES], feed)[0])
+
+
 def attach_onnx(model, onnx_path: Path) -> None:
-    """Swap the CrossEncoder's transformers model for an ONNX Runtime session with the same call."""
-    import torch
-
-    transformer = model[0]
-    output = _output_name(model)
-
-    class OnnxSequenceClassifier(torch.nn.Module):
-        """Called like the transformers model it replaces (logits, or last_hidden_state for a body); runs ONNX Runtime."""
-
-        def __init__(self, session, config):
-            super().__init__()
-            self.session = session
-            self.config = config
-            self.device = torch.device("cpu")
-            self.input_names = [i.name for i in session.get_inputs()]
-            self.onnx_path = str(onnx_path)
-
-        def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **_):
-            feed = numpy_feed(self.input_names, input_ids, attention_mask, token_type_ids)
-            return {output: torch.from_numpy(self.session.run([output], feed)[0])}
-
-    swap_encoder(transformer, OnnxSequenceClassifier(_session(onnx_path), transformer.model.config))
+    """Swap the CrossEncoder's transformers model (and head) for an ONNX Runtime session of the score graph."""
+    swap_encoder(model, graph_runner(OnnxScores(onnx_path), model[0].model.config, str(onnx_path), output_name(model)))
 
 
-def numpy_feed(input_names, input_ids, attention_mask, token_type_ids) -> dict:
-    """The graph's int64 numpy inputs (by name) from a CrossEncoder's tensors; zero token types where it wants them."""
-    import torch
-
-    feed = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
-    if feed["token_type_ids"] is None and "token_type_ids" in input_names:
-        feed["token_type_ids"] = torch.zeros_like(input_ids)
-    return {n: feed[n].detach().cpu().numpy().astype(np.int64) for n in input_names}
-
-
-def swap_encoder(transformer, encoder) -> None:
-    """Put an exported-graph runner in place of the transformers model (ONNX Runtime and OpenVINO alike)."""
-    transformer.model = encoder
-    if hasattr(transformer, "body_inputs"):
-        transformer.gate_in_graph = True  # the graph builds the gated inputs itself from the plain ones

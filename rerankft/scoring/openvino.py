@@ -42,12 +42,16 @@ from rerankft.core.errors import ModelError
 from rerankft.core.io import atomic_dir, write_json
 from rerankft.scoring import hardware
 from rerankft.scoring.backends import (
-    _output_name,
     check_scores,
     ensure_onnx_export,
     export_root,
     load_backend_model,
+)
+from rerankft.scoring.graph import (
+    SCORES,
+    graph_runner,
     numpy_feed,
+    output_name,
     swap_encoder,
 )
 
@@ -148,9 +152,9 @@ def _compile(ov_model, **extra):
 
 
 def _runner(compiled, model):
-    """numpy int64 inputs (by name) -> the graph's output, through one reusable infer request."""
+    """numpy int64 inputs (by name) -> the graph's ``[batch, 1]`` scores, through one reusable infer request."""
     request = compiled.create_infer_request()
-    port = compiled.output(_output_name(model))
+    port = compiled.output(SCORES)
     inputs = {i.any_name for i in compiled.inputs}
     return lambda feed: request.infer({k: v for k, v in feed.items() if k in inputs})[port]
 
@@ -242,28 +246,23 @@ def ensure_int8_ir(model, onnx_path: Path, out_dir: Path, calibration=None) -> P
     return target
 
 
+class OpenVinoScores:
+    """tokenizer tensors -> the compiled score graph's ``[batch, 1]`` scores (a torch tensor), through one
+    reusable infer request; ``compiled``, ``request`` and ``port`` stay reachable for profiling."""
+
+    def __init__(self, compiled, path: Path):
+        self.compiled, self.model_path = compiled, str(path)
+        self.request = compiled.create_infer_request()
+        self.port = compiled.output(SCORES)
+        self.input_names = [i.any_name for i in compiled.inputs]
+
+    def __call__(self, input_ids=None, attention_mask=None, token_type_ids=None):
+        import torch
+
+        feed = numpy_feed(self.input_names, input_ids, attention_mask, token_type_ids)
+        return torch.from_numpy(self.request.infer(feed)[self.port])  # infer copies its outputs
+
+
 def attach_openvino(model, compiled, path: Path) -> None:
-    """Swap the CrossEncoder's transformers model for an OpenVINO compiled model with the same call."""
-    import torch
-
-    transformer = model[0]
-    output = _output_name(model)
-
-    class OpenVinoEncoder(torch.nn.Module):
-        """Called like the transformers model it replaces (logits, or last_hidden_state for a body); runs OpenVINO."""
-
-        def __init__(self, compiled, config):
-            super().__init__()
-            self.compiled = compiled
-            self.request = compiled.create_infer_request()
-            self.port = compiled.output(output)
-            self.config = config
-            self.device = torch.device("cpu")
-            self.input_names = [i.any_name for i in compiled.inputs]
-            self.model_path = str(path)
-
-        def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, **_):
-            feed = numpy_feed(self.input_names, input_ids, attention_mask, token_type_ids)
-            return {output: torch.from_numpy(self.request.infer(feed)[self.port])}  # infer copies its outputs
-
-    swap_encoder(transformer, OpenVinoEncoder(compiled, transformer.model.config))
+    """Swap the CrossEncoder's transformers model (and head) for an OpenVINO compiled score graph."""
+    swap_encoder(model, graph_runner(OpenVinoScores(compiled, path), model[0].model.config, str(path), output_name(model)))
