@@ -72,6 +72,12 @@ def test_openvino_int8_is_quantized_once_and_stays_close(cache_dir, model_dir, e
     again = Reranker(model_dir, backend="openvino-int8", cache_dir=cache_dir, score_cache=False).score(pairs)
     assert np.abs(again - got).max() < 1e-5
 
+    # An IR made from an older fp32 export (another output, say) is stale even with the same calibration set.
+    meta["export_version"] = meta["export_version"] - 1
+    (ir.parent / "export.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelError, match="quantized again"):  # the quantizer was called: re-made
+        Reranker(model_dir, backend="openvino-int8", cache_dir=cache_dir, score_cache=False).score(pairs)
+
 
 def test_openvino_bf16_compiles_bf16_where_native_and_stays_close(cache_dir, model_dir, expected, monkeypatch):
     pytest.importorskip("openvino")

@@ -42,6 +42,7 @@ from rerankft.core.errors import ModelError
 from rerankft.core.io import atomic_dir, write_json
 from rerankft.scoring import hardware
 from rerankft.scoring.backends import (
+    EXPORT_VERSION,
     check_scores,
     ensure_onnx_export,
     export_root,
@@ -221,7 +222,9 @@ def ensure_int8_ir(model, onnx_path: Path, out_dir: Path, calibration=None) -> P
     if target.is_file() and (out_dir / "model.bin").is_file() and meta_file.is_file():
         try:
             meta = json.loads(meta_file.read_text())
-            if meta.get("ir_version") == IR_VERSION and meta.get("calibration_sha256") == digest:
+            # the IR is made from the fp32 export: a re-made export (new EXPORT_VERSION) invalidates it too
+            if (meta.get("ir_version"), meta.get("export_version"), meta.get("calibration_sha256")) == (
+                    IR_VERSION, EXPORT_VERSION, digest):
                 return target
         except (OSError, json.JSONDecodeError):
             pass  # unreadable metadata: quantize again
@@ -239,7 +242,7 @@ def ensure_int8_ir(model, onnx_path: Path, out_dir: Path, calibration=None) -> P
     with atomic_dir(out_dir) as tmp:
         ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)  # fp32 stays fp32
         write_json(tmp / "export.json", {
-            "ir_version": IR_VERSION, "backend": "openvino-int8", "openvino": ov.__version__, "nncf": nncf.__version__,
+            "ir_version": IR_VERSION, "export_version": EXPORT_VERSION, "backend": "openvino-int8", "openvino": ov.__version__, "nncf": nncf.__version__,
             "calibration_pairs": len(pairs), "calibration_sha256": digest,
             "calibration_source": "demo collection" if calibration is None else "the model's own pairs", "max_abs_logit_diff_on_check": max_diff,
         })
