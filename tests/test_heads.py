@@ -90,3 +90,21 @@ def test_closed_gate_starts_exactly_at_the_bi_encoder():
     with torch.no_grad():
         full_gap = np.abs(full.predict([(query, p) for p in passages]) / 20.0 - want).max()
     assert full_gap > 2 * closed_gap, (full_gap, closed_gap)
+
+
+def test_segment_cosine_models_take_the_tokenize_once_path_and_score_as_predict():
+    """A feature-extraction body under a score head is padded by the engine itself (each pair
+    tokenized once), across length-sorted batches of mixed lengths, with predict's scores."""
+    from sentence_transformers import CrossEncoder
+
+    from rerankft import Reranker
+    from tests.test_rerank import mixed_pairs
+
+    path = tuned_segment_cosine_model_dir(segment_gate=-4.0)
+    engine = Reranker(path, score_cache=False, batch_tokens=2048)
+    assert engine._fast_path
+    pairs = mixed_pairs(60, seed=11)
+    want = CrossEncoder(path, trust_remote_code=True).predict(pairs, batch_size=32)
+    got = engine.score(pairs)
+    assert engine.stats["batches"] > 1
+    assert np.abs(got - want).max() < 1e-5

@@ -14,6 +14,10 @@ import numpy as np
 def can_pad_ourselves(model) -> bool:
     """Pre-tokenize + ``tokenizer.pad`` is exact for plain text encoders with a tokenizer.
 
+    Both transformer tasks qualify: a sequence-classification body and a feature-extraction body
+    under a score head (the segment_cosine models) tokenize pairs the same way in ``preprocess``;
+    the fallback would tokenize every pair twice (once for lengths, once per batch).
+
     Anything else (causal-LM scorers with chat templates, flash-attention unpadding,
     multimodal processors) goes through the model's ``preprocess`` batch by batch, still
     length-sorted and token-budgeted.
@@ -24,7 +28,7 @@ def can_pad_ourselves(model) -> bool:
     first = model[0]
     return (
         isinstance(first, Transformer)
-        and getattr(first, "transformer_task", None) == "sequence-classification"
+        and getattr(first, "transformer_task", None) in ("sequence-classification", "feature-extraction")
         and not getattr(first, "can_flatten_inputs", False)
         and isinstance(model.tokenizer, PreTrainedTokenizerBase)
         and "message" not in getattr(first, "modality_config", {})
