@@ -36,6 +36,7 @@ from rerankft.publish.hub import preflight as hub_preflight
 from rerankft.publish.hub import publish, push_run
 from rerankft.retrieval.factory import build_retriever
 from rerankft.scoring.empty import demote_empty_in_run
+from rerankft.scoring.openvino import model_calibration_pairs, write_calibration_pairs
 from rerankft.scoring.reranker import Reranker
 from rerankft.training.resume import check_resume_matches
 
@@ -184,6 +185,10 @@ def distill(cfg: DictConfig) -> dict:
     student_dir = run / f"student-L{int(cfg.layers)}"
     summary = {"teacher": str(teacher), "student": str(student_dir), "kept_layers": kept, "rows": counts,
                **train_student(student, rows, cfg, student_dir)}
+    # Its openvino-int8 backend calibrates on the run's own pairs, as its teacher's does (not the demo's).
+    pairs = model_calibration_pairs(str(teacher))
+    if pairs:
+        write_calibration_pairs(student_dir, pairs)
     write_json(out / "distill.json", summary)
 
     # 3. Student next to its teacher on the run's test split, on the candidates the run chose on dev.

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rerankft.evaluation.benchmark import run_benchmark, safe_filename
-from rerankft.evaluation.fusion_fit import choose_final, fit_weight, fit_weights
+from rerankft.evaluation.fusion_fit import best_on, choose_final, cross_validated, fit_weight, fit_weights, weight_table
 from rerankft.evaluation.rerankers import read_fusion
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid, zscores
 from tests.test_benchmark import FakeReranker, cfg, make_dataset, noisy_run
@@ -116,9 +116,27 @@ def test_fit_weights_finds_the_informative_signal():
     truth = {q: {d: qrels[q].get(d, 0) + 0.01 * noise[q][d] for d in docs} for q, docs in cand.items()}
     weights, best = fit_weights(qrels, noise, {"bm25": noise, "dense": truth})
     assert weights["dense"] > 0 and best == pytest.approx(1.0)
+    # the per-query table behind it: the same choice, and every query wants dense, so it survives cross-validation
+    grid, table = weight_table(qrels, noise, {"bm25": noise, "dense": truth})
+    assert len(grid) == 55 and set(table) == set(qrels) and all(len(v) == 55 for v in table.values())
+    assert grid[best_on(table, sorted(qrels))] == weights and cross_validated(table) == pytest.approx(1.0)
     # nothing to gain: the reranker alone (all zeros) is kept
     weights, _ = fit_weights(qrels, truth, {"bm25": noise})
     assert weights == {"bm25": 0.0}
+
+
+def test_cross_validation_scores_each_query_with_weights_fitted_without_it():
+    # Each of a, b, c rewards its own grid point; d is indifferent. The in-sample fit finds a
+    # weight worth 0.35 on average, but no query's preference is shared: left out, each loses.
+    table = {"a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [0.0, 0.0, 1.0], "d": [0.4, 0.4, 0.4]}
+    i = best_on(table, sorted(table))
+    assert i == 0  # a three-way tie goes to the least fusion
+    assert sum(table[q][i] for q in table) / 4 == pytest.approx(0.35)
+    assert cross_validated(table, folds=4) == pytest.approx(0.1)  # leave-one-out, by hand: only d scores 0.4
+    # a preference all queries share survives cross-validation whole
+    shared = {q: [0.2, 0.9] for q in "abcdef"}
+    assert cross_validated(shared, folds=3) == pytest.approx(0.9)
+    assert cross_validated({"a": [1.0]}) is None  # one query: nothing to hold out
 
 
 def test_choose_final_prefers_dev_best_then_the_simpler_system():

@@ -132,6 +132,18 @@ def test_top_sampling_and_max_score():
     assert not set(q1[0].negatives) & set(q1[1].negatives)  # positives of one query take different negatives
 
 
+def test_ntuples_grade_weights_are_the_grade_over_the_mean_grade():
+    ds, train, retriever = synthetic()
+    result = mine_hard_negatives(ds, train, retriever, MINER)
+    plain = result.to_dataset("ntuples")
+    weighted = result.to_dataset("ntuples", grade_weights=True)
+    assert "label" not in plain.column_names and weighted.column_names == plain.column_names + ["label"]
+    grades = [r.grade for r in result.rows]
+    assert len(set(grades)) > 1  # the synthetic qrels are graded
+    assert weighted["label"] == pytest.approx([g / (sum(grades) / len(grades)) for g in grades])
+    assert sum(weighted["label"]) / len(weighted) == pytest.approx(1.0)
+
+
 def test_formats():
     ds, train, retriever = synthetic()
     result = mine_hard_negatives(ds, train, retriever, MINER)

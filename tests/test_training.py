@@ -248,6 +248,23 @@ def test_each_loss_runs_and_lowers_its_loss(loss_name, data, teacher_dir, tmp_pa
     assert after < before, f"{loss_name}: loss {before:.4f} -> {after:.4f}"
 
 
+def test_grade_weights_scale_each_rows_share_of_the_hard_negatives_loss():
+    from rerankft.training.losses import HardNegativesMNRL
+
+    loss = HardNegativesMNRL.__new__(HardNegativesMNRL)
+    torch.nn.Module.__init__(loss)
+    loss.activation_fn, loss.scale, loss.cross_entropy_loss = None, 1.0, torch.nn.CrossEntropyLoss()
+    # 3 rows: the positive's scores, then one negative's (the parent's column-major layout)
+    logits = [torch.tensor([2.0, 0.0, -1.0]), torch.tensor([0.0, 1.0, 1.0])]
+    per_row = torch.nn.functional.cross_entropy(torch.stack(logits).T, torch.zeros(3, dtype=torch.long), reduction="none")
+    loss._row_weights = None
+    assert float(loss.calculate_loss(logits, 3)) == pytest.approx(float(per_row.mean()))
+    loss._row_weights = torch.ones(3)
+    assert float(loss.calculate_loss(logits, 3)) == pytest.approx(float(per_row.mean()))
+    loss._row_weights = torch.tensor([3.0, 0.0, 0.0])  # only the first row counts, three times over
+    assert float(loss.calculate_loss(logits, 3)) == pytest.approx(float(per_row[0]))
+
+
 # ----------------------------------------------------------------------------- fit_cross_encoder
 
 

@@ -34,7 +34,7 @@ class MiningResult:
     report: dict = field(default_factory=dict)
     negatives_per_row: int = 0  # the target: num_negatives + num_random_negatives
 
-    def to_dataset(self, fmt: str, num_negatives: int | None = None):
+    def to_dataset(self, fmt: str, num_negatives: int | None = None, grade_weights: bool = False):
         """The mined data in the shape a loss needs.
 
         pairs:   (query, passage, label 0.0/1.0); each positive once, each distinct negative of the
@@ -43,6 +43,8 @@ class MiningResult:
         lists:   (query, docs, labels) per query: positives with their graded labels, then negatives (0.0).
         distill: (query, positive, negative), one row per (positive, negative); teacher scores come later.
         ``num_negatives`` caps negatives per positive (pairs, ntuples, distill) or per list (lists).
+        ``grade_weights`` (ntuples): a ``label`` column weighting each row by its positive's grade, divided
+        by the mean grade (nDCG's gain is the grade: a grade-4 answer counts four times a grade-1 one).
         """
         import datasets
 
@@ -75,6 +77,10 @@ class MiningResult:
                     cols[f"negative_{i + 1}"].append(ds.doc_text(n))
             if dropped:
                 log.warning("ntuples: dropped %d of %d rows with fewer than %d negatives", dropped, len(self.rows), n_neg)
+            if grade_weights:
+                grades = [max(1, r.grade) for r in self.rows if len(r.negatives) >= n_neg]
+                mean = sum(grades) / max(1, len(grades))
+                cols["label"] = [g / mean for g in grades]
             return datasets.Dataset.from_dict(cols)
         # lists
         cols = {"query": [], "docs": [], "labels": []}

@@ -29,7 +29,7 @@ log = logging.getLogger("rerankft")
 
 
 # Keys of a loss YAML that describe the loss to rerankft, not arguments of the loss class.
-META_KEYS = ("name", "format", "teacher", "_target_")
+META_KEYS = ("name", "format", "teacher", "_target_", "grade_weights")
 
 
 def loss_format(cfg_loss: DictConfig) -> str:
@@ -105,8 +105,8 @@ def pairs_per_example(fmt: str, train_dataset) -> float:
         return 1.0
     if fmt == "distill":
         return 2.0
-    if fmt == "ntuples":
-        return float(len(train_dataset.column_names) - 1)
+    if fmt == "ntuples":  # query, positive, negatives (and a grade-weight label column, no pair)
+        return float(len([c for c in train_dataset.column_names if c not in ("query", "label")]))
     if fmt == "lists":
         docs = train_dataset["docs"]
         return float(sum(len(d) for d in docs) / max(1, len(docs)))
@@ -164,6 +164,24 @@ class HardNegativesMNRL(MultipleNegativesRankingLoss):
 
     def get_in_batch_negatives(self, anchors, candidates):
         return iter(())
+
+    def forward(self, inputs, labels=None, prompt=None, task=None):
+        # Rows with a ``label`` column (``loss.grade_weights=true``) carry a weight each: the positive's grade.
+        self._row_weights = labels if isinstance(labels, torch.Tensor) and labels.ndim == 1 else None
+        return super().forward(inputs, labels, prompt=prompt, task=task)
+
+    def calculate_loss(self, logits, batch_size: int):
+        weights = getattr(self, "_row_weights", None)
+        if weights is None:
+            return super().calculate_loss(logits, batch_size)
+        logits = torch.cat(logits, dim=0).reshape(-1, batch_size).T  # as the parent: (rows, 1 + negatives)
+        if self.activation_fn:
+            logits = self.activation_fn(logits)
+        if self.scale:
+            logits = logits * self.scale
+        target = torch.zeros(batch_size, device=logits.device, dtype=torch.long)
+        per_row = torch.nn.functional.cross_entropy(logits, target, reduction="none")
+        return (per_row * weights.to(per_row.dtype).to(per_row.device)).mean()  # weights average 1 over the data
 
     def get_config_dict(self):
         return {**super().get_config_dict(), "num_negatives": 0}

@@ -169,7 +169,7 @@ def training_rows(cfg: DictConfig, mined, max_length: int | None, model=None):
     (format, rows, window stats or None).
     """
     fmt = loss_format(cfg.loss)
-    rows = mined.to_dataset(fmt)
+    rows = mined.to_dataset(fmt, grade_weights=bool(cfg.loss.get("grade_weights")))
     if len(rows) == 0:
         raise ConfigError("mining produced no training rows: check data.splits.train and the miner settings (configs/miner)")
     windows = None
