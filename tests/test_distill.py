@@ -90,6 +90,9 @@ def test_distill_script_trains_saves_and_benchmarks_a_student(tmp_path):
 
     student = CrossEncoder(str(run / "student-L2"), trust_remote_code=True)
     assert student.model.config.num_hidden_layers == 2 and student.predict([("my wifi does not work", "Wifi")]).shape == (1,)
+    # its int8 backends calibrate on the run's own pairs, as the teacher's do
+    teacher_pairs = json.loads((run / "model" / "calibration_pairs.json").read_text())
+    assert teacher_pairs and json.loads((run / "student-L2" / "calibration_pairs.json").read_text()) == teacher_pairs
     # a missing run directory: one line naming the key, exit 2
     res = subprocess.run([sys.executable, str(REPO / "scripts" / "distill.py"), f"run_dir={tmp_path / 'nope'}",
                           f"hydra.run.dir={tmp_path / 'd2'}"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
