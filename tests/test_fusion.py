@@ -117,9 +117,10 @@ def test_fit_weights_finds_the_informative_signal():
     weights, best = fit_weights(qrels, noise, {"bm25": noise, "dense": truth})
     assert weights["dense"] > 0 and best == pytest.approx(1.0)
     # the per-query table behind it: the same choice, and every query wants dense, so it survives cross-validation
+    # (nearly whole: a fold's fit takes the least dense weight that ranks *its* queries perfectly)
     grid, table = weight_table(qrels, noise, {"bm25": noise, "dense": truth})
     assert len(grid) == 55 and set(table) == set(qrels) and all(len(v) == 55 for v in table.values())
-    assert grid[best_on(table, sorted(qrels))] == weights and cross_validated(table) == pytest.approx(1.0)
+    assert grid[best_on(table, sorted(qrels))] == weights and 0.9 < cross_validated(table) <= 1.0
     # nothing to gain: the reranker alone (all zeros) is kept
     weights, _ = fit_weights(qrels, truth, {"bm25": noise})
     assert weights == {"bm25": 0.0}

@@ -51,8 +51,8 @@ def fit_weight(qrels, reranked: Run, first_stage: Run, grid=GRID) -> tuple[float
 def fit_weights(qrels, reranked: Run, signals: dict[str, Run], step: float = 0.1) -> tuple[dict[str, float], float]:
     """The signal weights with the best dev nDCG@10 on a ``step`` grid (least total weight wins ties)."""
     grid, table = weight_table(qrels, reranked, signals, step)
-    i = best_on(table, sorted(qrels))
-    return grid[i], _mean(table, sorted(qrels), i)
+    i = best_on(table, list(qrels))
+    return grid[i], _mean(table, list(qrels), i)
 
 
 def weight_table(qrels, reranked: Run, signals: dict[str, Run], step: float = 0.1) -> tuple[list[dict], dict[str, list[float]]]:
@@ -98,9 +98,9 @@ def cross_validated(table: dict[str, list[float]], folds: int = CV_FOLDS, seed: 
     total = 0.0
     for f in range(k):
         held = qids[f::k]
-        rest = [q for q in qids if q not in set(held)]
-        i = best_on(table, rest)
-        total += sum(table[q][i] for q in held)
+        rest = [q for j, q in enumerate(qids) if j % k != f]  # the other folds
+        best = best_on(table, rest)
+        total += sum(table[q][best] for q in held)
     return total / len(qids)
 
 
