@@ -253,7 +253,7 @@ def test_grade_weights_scale_each_rows_share_of_the_hard_negatives_loss():
 
     loss = HardNegativesMNRL.__new__(HardNegativesMNRL)
     torch.nn.Module.__init__(loss)
-    loss.activation_fn, loss.scale, loss.cross_entropy_loss = None, 1.0, torch.nn.CrossEntropyLoss()
+    loss.activation_fn, loss.scale, loss.cross_entropy_loss = None, 1.0, torch.nn.CrossEntropyLoss(reduction="none")
     # 3 rows: the positive's scores, then one negative's (the parent's column-major layout)
     logits = [torch.tensor([2.0, 0.0, -1.0]), torch.tensor([0.0, 1.0, 1.0])]
     per_row = torch.nn.functional.cross_entropy(torch.stack(logits).T, torch.zeros(3, dtype=torch.long), reduction="none")

@@ -156,14 +156,15 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
     for fs, run in runs.items():
         reranked = {q: {d: scored[q][d] for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
         dev[system(fs, TUNED)] = ndcg_at_10(dev_qrels, reranked)
+        fused = system(fs, TUNED) + FUSED
         if fusion:  # weights fitted on every dev query; the system competes with its cross-validated value
             grid, table = weight_table(dev_qrels, reranked, signal_runs(dataset, run, signals))
             i = best_on(table, qids)
-            weights[fs], fitted[system(fs, TUNED) + FUSED] = grid[i], _mean(table, qids, i)
+            weights[fs], fitted[fused] = grid[i], _mean(table, qids, i)
             cv = cross_validated(table, seed=int(cfg.train.seed))
-            dev[system(fs, TUNED) + FUSED] = fitted[system(fs, TUNED) + FUSED] if cv is None else cv
+            dev[fused] = fitted[fused] if cv is None else cv
         log.info("dev %s: %s %.4f, tuned %.4f, fused %s cross-validated (%s fitted) with %s", fs, fs, dev[fs],
-                 dev[system(fs, TUNED)], dev.get(system(fs, TUNED) + FUSED), fitted.get(system(fs, TUNED) + FUSED), weights.get(fs))
+                 dev[system(fs, TUNED)], dev.get(fused), fitted.get(fused), weights.get(fs))
     reranker.close()
     final = choose_final(dev)
     tuned_systems = {n: v for n, v in dev.items() if is_reranked(n)}

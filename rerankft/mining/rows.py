@@ -66,11 +66,12 @@ class MiningResult:
             if n_neg <= 0:
                 raise ConfigError("ntuples need at least one negative per positive: set miner.num_negatives or miner.num_random_negatives > 0")
             cols = {"query": [], "positive": [], **{f"negative_{i + 1}": [] for i in range(n_neg)}}
-            dropped = 0
+            dropped, grades = 0, []
             for r in self.rows:
                 if len(r.negatives) < n_neg:
                     dropped += 1
                     continue
+                grades.append(max(1, r.grade))
                 cols["query"].append(ds.queries[r.qid])
                 cols["positive"].append(ds.doc_text(r.positive))
                 for i, n in enumerate(r.negatives[:n_neg]):
@@ -78,7 +79,6 @@ class MiningResult:
             if dropped:
                 log.warning("ntuples: dropped %d of %d rows with fewer than %d negatives", dropped, len(self.rows), n_neg)
             if grade_weights:
-                grades = [max(1, r.grade) for r in self.rows if len(r.negatives) >= n_neg]
                 mean = sum(grades) / max(1, len(grades))
                 cols["label"] = [g / mean for g in grades]
             return datasets.Dataset.from_dict(cols)

@@ -165,23 +165,22 @@ class HardNegativesMNRL(MultipleNegativesRankingLoss):
     def get_in_batch_negatives(self, anchors, candidates):
         return iter(())
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # One cross-entropy per row, averaged in calculate_loss: plain, or weighted by the rows' grades.
+        self.cross_entropy_loss = torch.nn.CrossEntropyLoss(reduction="none")
+        self._row_weights = None
+
     def forward(self, inputs, labels=None, prompt=None, task=None):
         # Rows with a ``label`` column (``loss.grade_weights=true``) carry a weight each: the positive's grade.
         self._row_weights = labels if isinstance(labels, torch.Tensor) and labels.ndim == 1 else None
         return super().forward(inputs, labels, prompt=prompt, task=task)
 
     def calculate_loss(self, logits, batch_size: int):
-        weights = getattr(self, "_row_weights", None)
-        if weights is None:
-            return super().calculate_loss(logits, batch_size)
-        logits = torch.cat(logits, dim=0).reshape(-1, batch_size).T  # as the parent: (rows, 1 + negatives)
-        if self.activation_fn:
-            logits = self.activation_fn(logits)
-        if self.scale:
-            logits = logits * self.scale
-        target = torch.zeros(batch_size, device=logits.device, dtype=torch.long)
-        per_row = torch.nn.functional.cross_entropy(logits, target, reduction="none")
-        return (per_row * weights.to(per_row.dtype).to(per_row.device)).mean()  # weights average 1 over the data
+        per_row = super().calculate_loss(logits, batch_size)
+        if self._row_weights is None:
+            return per_row.mean()
+        return (per_row * self._row_weights.to(per_row.dtype).to(per_row.device)).mean()  # weights average 1 over the data
 
     def get_config_dict(self):
         return {**super().get_config_dict(), "num_negatives": 0}
