@@ -42,11 +42,17 @@ def dev_row(run: Path, overrides: list[str]) -> dict:
     return {"settings": " ".join(overrides) or "(run's own)", "seconds": round(time.perf_counter() - t0, 1), **(sel or {})}
 
 
+def _final(row: dict) -> str:
+    """The final system and the share of bootstrap resamples of the dev queries that choose it."""
+    share = (row.get("final_stability") or {}).get("share", {}).get(row.get("final"))
+    return str(row.get("final")) + (f" ({share:.0%})" if share is not None else "")
+
+
 def table(rows: list[dict]) -> str:
     systems = list(dict.fromkeys(s for r in rows for s in r.get("dev_ndcg@10", {})))
     header = ["settings", *systems, "final", "s"]
     lines = [header] + [[r["settings"], *(f"{r['dev_ndcg@10'].get(s, float('nan')):.4f}" for s in systems),
-                         str(r.get("final")), f"{r['seconds']:.0f}"] for r in rows]
+                         _final(r), f"{r['seconds']:.0f}"] for r in rows]
     widths = [max(len(x[i]) for x in lines) for i in range(len(header))]
     fmt = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"  # noqa: E731
     return "\n".join([fmt(lines[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in lines[1:]])

@@ -80,8 +80,10 @@ def rows_for(run_dir: Path, measure: str = "nDCG@10") -> list[list[str]]:
         if s.endswith("+fusion"):
             w = weights.get(fs, float("nan"))
             note = (" + ".join(f"{v:.1f} {k}" for k, v in w.items()) if isinstance(w, dict) else f"w={w:.1f}") + " (dev)"
-        if s == (metrics.get("final") or {}).get("system"):
-            note = ("FINAL (chosen on dev) " + note).strip()
+        final = metrics.get("final") or {}
+        if s == final.get("system"):
+            share = (final.get("dev_stability") or {}).get(s)
+            note = (f"FINAL (chosen on dev{f', {share:.0%} of resamples' if share is not None else ''}) " + note).strip()
         rows.append([
             metrics["dataset"], s, f"{values[measure]:.3f}",
             _p(metrics, s, fs, measure) if SEP in s else "",
@@ -101,7 +103,9 @@ def dev_rows_for(run_dir: Path) -> list[list[str]]:
     dev = json.loads((run_dir / "dev.json").read_text())
     fusion, train = dev.get("fusion") or {}, dev.get("train") or {}
     name = run_dir.name
-    rows = [[name, s, f"{v:.4f}", "", "", "FINAL (chosen on dev)" if s == fusion.get("final") else ""]
+    share = (fusion.get("final_stability") or {}).get("share") or {}
+    rows = [[name, s, f"{v:.4f}", "", "", (f"FINAL (chosen on dev, {share.get(s, 0):.0%} of resamples)" if share else
+                                           "FINAL (chosen on dev)") if s == fusion.get("final") else ""]
             for s, v in (fusion.get("dev_ndcg@10") or {}).items()]
     adapt = (train.get("adapt") or {}).get("dev_ndcg@10")
     best = (dev.get("dev") or {}).get("best_dev")

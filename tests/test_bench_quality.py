@@ -67,10 +67,12 @@ def test_dev_only_run_stops_before_the_test_split_and_its_table_reads_dev_json(t
     assert res.returncode == 0, res.stderr[-3000:]
     dev = json.loads((run / "dev.json").read_text())
     assert dev["fusion"]["final"] in dev["fusion"]["dev_ndcg@10"] and {"bm25", "dense"} <= set(dev["fusion"]["dev_ndcg@10"])
+    share = dev["fusion"]["final_stability"]["share"]  # how often each system wins a bootstrap resample of dev
+    assert set(share) <= set(dev["fusion"]["dev_ndcg@10"]) and sum(share.values()) == pytest.approx(1.0, abs=0.01)
     assert set(dev["timings"]) >= {"data", "mining", "training", "dev_fusion"} and "test_benchmark" not in dev["timings"]
     for claim in ("metrics.json", "report.md", "per_query.tsv"):  # the test split was never scored
         assert not (run / claim).exists(), claim
     text = bench_quality.table([run])
     rows = [line for line in text.splitlines() if line.startswith(f"| {run.name}")]
-    assert any("FINAL (chosen on dev)" in r and dev["fusion"]["final"] in r for r in rows)
+    assert any("FINAL (chosen on dev, " in r and "% of resamples)" in r and dev["fusion"]["final"] in r for r in rows)
     assert any("(run)" in r and "timings" in r for r in rows)

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from rerankft.evaluation.benchmark import run_benchmark, safe_filename
-from rerankft.evaluation.fusion_fit import best_on, choose_final, cross_validated, fit_weight, fit_weights, weight_table
+from rerankft.evaluation.fusion_fit import (best_on, choose_final, cross_validated, final_stability, fit_weight, fit_weights,
+                                           held_out, weight_table)
 from rerankft.evaluation.rerankers import read_fusion
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid, zscores
 from tests.test_benchmark import FakeReranker, cfg, make_dataset, noisy_run
@@ -134,6 +135,7 @@ def test_cross_validation_scores_each_query_with_weights_fitted_without_it():
     assert i == 0  # a three-way tie goes to the least fusion
     assert sum(table[q][i] for q in table) / 4 == pytest.approx(0.35)
     assert cross_validated(table, folds=4) == pytest.approx(0.1)  # leave-one-out, by hand: only d scores 0.4
+    assert held_out(table, folds=4) == {"a": 0.0, "b": 0.0, "c": 0.0, "d": 0.4}  # each query under the others' fit
     # a preference all queries share survives cross-validation whole
     shared = {q: [0.2, 0.9] for q in "abcdef"}
     assert cross_validated(shared, folds=3) == pytest.approx(0.9)
@@ -148,6 +150,19 @@ def test_choose_final_prefers_dev_best_then_the_simpler_system():
     assert choose_final({"bm25>>tuned+fusion": 0.5, "dense>>tuned": 0.5}) == "dense>>tuned"
 
 
+def test_final_stability_is_how_often_each_system_wins_a_bootstrap_resample_of_the_dev_queries():
+    # dense is better on every query: every resample chooses it
+    settled = {"bm25": {q: 0.2 for q in "abcdef"}, "dense": {q: 0.5 for q in "abcdef"}}
+    assert final_stability(settled, samples=200) == {"dense": 1.0}
+    # two queries, each preferring another system by the same margin: resamples aa -> bm25, bb -> dense,
+    # ab and ba -> a tie, which goes to the one listed first (as in choose_final): bm25 3/4, dense 1/4
+    split = {"bm25": {"a": 1.0, "b": 0.0}, "dense": {"a": 0.0, "b": 1.0}}
+    share = final_stability(split, samples=4000, seed=1)
+    assert share["bm25"] == pytest.approx(0.75, abs=0.03) and share["dense"] == pytest.approx(0.25, abs=0.03)
+    assert list(share) == ["bm25", "dense"]  # most often chosen first
+    assert final_stability({"bm25": {"a": 0.3}}) == {}  # one query: nothing to resample
+
+
 def test_benchmark_reports_the_final_system_chosen_on_dev_and_reranks_its_candidates(tmp_path, monkeypatch):
     import rerankft.evaluation.benchmark as benchmark
 
@@ -160,7 +175,8 @@ def test_benchmark_reports_the_final_system_chosen_on_dev_and_reranks_its_candid
             for q, docs in cand.items()} for n in retrievers})
     FakeReranker.seen = {}
     selection = {"candidates": "dense", "final": "dense>>tuned+fusion", "dev_queries": 7,
-                 "dev_ndcg@10": {"bm25": 0.2, "dense": 0.3, "dense>>tuned": 0.4, "dense>>tuned+fusion": 0.5}}
+                 "dev_ndcg@10": {"bm25": 0.2, "dense": 0.3, "dense>>tuned": 0.4, "dense>>tuned+fusion": 0.5},
+                 "final_stability": {"resamples": 1000, "share": {"dense>>tuned+fusion": 0.62, "dense>>tuned": 0.38}}}
     metrics = run_benchmark(cfg(eval={"rerank_first_stages": "dev"}), ds, {"base": "reverse", "tuned": "good"}, tmp_path,
                             first_stage_runs=fs, reranker_factory=lambda spec: FakeReranker(spec, ds),
                             fusion={"tuned": {"dense": {"bm25": 0.0, "dense": 0.5}}}, selection=selection)
@@ -172,6 +188,8 @@ def test_benchmark_reports_the_final_system_chosen_on_dev_and_reranks_its_candid
     assert metrics["cost"]["dense>>tuned+fusion"]["fusion_weight"] == {"bm25": 0.0, "dense": 0.5}
     report = (tmp_path / "report.md").read_text()
     assert "**Final system: dense>>tuned+fusion**" in report and "vs bm25 alone" in report
+    assert final["dev_stability"] == {"dense>>tuned+fusion": 0.62, "dense>>tuned": 0.38}
+    assert "dense>>tuned+fusion is chosen in 62% of the draws (dense>>tuned 38%)" in report
     # without a dev choice: every first stage is reranked and no final system is named (never chosen on test)
     metrics = run_benchmark(cfg(eval={"rerank_first_stages": "dev"}), ds, {"tuned": "good"}, tmp_path / "b",
                             first_stage_runs=fs, reranker_factory=lambda spec: FakeReranker(spec, ds))

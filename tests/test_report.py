@@ -1,7 +1,7 @@
 """report.md formatting: bold best, significance marks, CIs, plain-words summary; report.png is a PNG."""
 
 
-from rerankft.evaluation import report
+from rerankft.evaluation import plots, report
 
 
 def metrics_fixture():
@@ -87,9 +87,9 @@ def test_markdown_and_png(tmp_path):
     assert table.splitlines()[0] in md
     assert "Recall ceiling" in md and "4900 pairs scored by the model, 100 served from the score cache" in md
     assert (tmp_path / "report.png").read_bytes()[:4] == b"\x89PNG"
-    assert report._winloss_pair(m) == ("bm25>>tuned", "bm25>>base")
+    assert plots._winloss_pair(m) == ("bm25>>tuned", "bm25>>base")
     m["rerankers"] = {"base": "m"}
-    assert report._winloss_pair(m) == ("bm25>>base", "bm25")
+    assert plots._winloss_pair(m) == ("bm25>>base", "bm25")
 
 
 def test_per_query_tsv(tmp_path):
@@ -141,8 +141,8 @@ def test_a_first_stage_no_reranker_reordered_says_so_and_plot_colours_leave_red_
     t = report.results_table(m)
     assert "**0.500**" in row(t, "dense (not reranked)")
     assert "not reranked" not in row(t, "bm25") and "not reranked" not in row(t, "bm25>>tuned")
-    assert not {"tab:red", "tab:green", "C2", "C3", "red", "green"} & set(report.SYSTEM_COLORS)
-    assert len(set(report.SYSTEM_COLORS)) >= 8
+    assert not {"tab:red", "tab:green", "C2", "C3", "red", "green"} & set(plots.SYSTEM_COLORS)
+    assert len(set(plots.SYSTEM_COLORS)) >= 8
 
 
 def test_latency_percentiles_in_the_report_and_a_quality_against_latency_plot(tmp_path):

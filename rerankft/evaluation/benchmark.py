@@ -347,7 +347,8 @@ def _final(selection: Mapping, scores, systems: list[str], measures: list[str]) 
         agreement = {"systems": len(both), "kendall_tau": None if tau != tau else round(float(tau), 4)}
     return {"system": name, "chosen_on": f"dev ({selection.get('dev_queries')} queries carved from the training split)",
             "dev_ndcg@10": dev.get(name), "dev_vs_test_ndcg@10": {n: [dev[n], float(scores[n]["nDCG@10"])] for n in both},
-            "dev_test_agreement": agreement, "test": {m: float(scores[name][m]) for m in measures}}
+            "dev_test_agreement": agreement, "dev_stability": (selection.get("final_stability") or {}).get("share"),
+            "test": {m: float(scores[name][m]) for m in measures}}
 
 
 def _statistics_note(s: Settings, n_comparisons: int) -> dict:

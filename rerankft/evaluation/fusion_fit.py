@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from typing import Mapping
 
 from rerankft.core.metrics import evaluate_run, ndcg_at_10
@@ -38,6 +39,7 @@ log = logging.getLogger("rerankft")
 SIGNALS = ("bm25", "dense")  # first stages that score any (query, document) pair exactly
 TUNED = "tuned"
 CV_FOLDS = 5  # folds of the dev queries for the fused systems' cross-validated dev nDCG@10
+STABILITY_SAMPLES = 1000  # bootstrap resamples of the dev queries for the final choice's stability
 
 
 def fit_weight(qrels, reranked: Run, first_stage: Run, grid=GRID) -> tuple[float, dict[float, float]]:
@@ -82,26 +84,52 @@ def best_on(table: dict[str, list[float]], qids) -> int:
     return next(i for i, v in enumerate(sums) if v >= best - 1e-9)
 
 
-def cross_validated(table: dict[str, list[float]], folds: int = CV_FOLDS, seed: int = 0) -> float | None:
-    """Mean dev nDCG@10 when each query is scored with weights fitted on the *other* folds (K-fold).
+def held_out(table: dict[str, list[float]], folds: int = CV_FOLDS, seed: int = 0) -> dict[str, float]:
+    """Each query's dev nDCG@10 under the weights fitted on the *other* folds (K-fold); {} with < 2 queries.
 
     The fitted weights' own dev score is the best of 55 grid points on the same queries: on 10-30
     dev queries that maximum is optimistic, and a fused system would win the final choice over
-    the simpler ones by the fit alone. This estimate is what the fit is worth on queries it did
-    not see. None with fewer than 2 queries.
+    the simpler ones by the fit alone. These values are what the fit is worth on queries it did
+    not see.
     """
     qids = sorted(table)
     if len(qids) < 2:
-        return None
+        return {}
     random.Random(seed).shuffle(qids)
     k = min(folds, len(qids))
-    total = 0.0
+    out: dict[str, float] = {}
     for f in range(k):
-        held = qids[f::k]
         rest = [q for j, q in enumerate(qids) if j % k != f]  # the other folds
         best = best_on(table, rest)
-        total += sum(table[q][best] for q in held)
-    return total / len(qids)
+        out.update({q: table[q][best] for q in qids[f::k]})
+    return out
+
+
+def cross_validated(table: dict[str, list[float]], folds: int = CV_FOLDS, seed: int = 0) -> float | None:
+    """Mean of :func:`held_out`: the fused system's K-fold cross-validated dev nDCG@10; None with < 2 queries."""
+    values = held_out(table, folds, seed)
+    return sum(values.values()) / len(values) if values else None
+
+
+def final_stability(per_query: Mapping[str, Mapping[str, float]], samples: int = STABILITY_SAMPLES,
+                    seed: int = 0) -> dict[str, float]:
+    """Share of bootstrap resamples of the dev queries in which each system would be the final one.
+
+    The final system is the dev maximum over 4-10 systems on 9-30 queries; when their differences
+    are a query or two's worth, another draw of dev queries picks another system. Each resample
+    draws as many queries with replacement and applies :func:`choose_final` to the same per-query
+    values (fused systems: their held-out values), so a share near 1 says the choice is settled and
+    a share near 1/number-of-systems says dev could not tell them apart. Our own loop: no
+    library bootstraps an argmax with this tie rule. {} with fewer than 2 queries.
+    """
+    qids = sorted(next(iter(per_query.values()), {}))
+    if len(qids) < 2:
+        return {}
+    rng, wins = random.Random(seed), Counter()
+    for _ in range(samples):
+        draw = [rng.choice(qids) for _ in qids]
+        wins[choose_final({n: sum(v[q] for q in draw) / len(draw) for n, v in per_query.items()})] += 1
+    return {n: round(c / samples, 3) for n, c in wins.most_common()}
 
 
 def signal_runs(dataset, candidates: Run, retrievers: Mapping[str, object]) -> dict[str, Run]:
@@ -143,10 +171,10 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
     signals = {n: retrievers[n] for n in SIGNALS}
     reranker = make_reranker_factory(cfg)(str(model_dir))  # the benchmark's own settings
     weights: dict[str, dict[str, float]] = {}
-    dev: dict[str, float] = {}
+    per_query: dict[str, dict[str, float]] = {}  # each system's dev nDCG@10 per query (fused: held out)
     fitted: dict[str, float] = {}  # the fused systems' in-sample dev nDCG@10 (optimistic: the weights were fitted on it)
     runs = {fs: retrievers[fs].retrieve(dataset, qids, k=top_k) for fs in first_stage_names(cfg)}
-    dev.update({fs: ndcg_at_10(dev_qrels, run) for fs, run in runs.items()})  # first stages alone first (tie order)
+    per_query.update({fs: _per_query(dev_qrels, run) for fs, run in runs.items()})  # first stages alone first (tie order)
     # The first stages' top-k overlap (hybrid's are mostly BM25's and dense's): each (query, document)
     # pair of their union is scored once, in one call (split over the ranks of a launch), and every
     # first stage's reranking is read from those scores, with or without a score cache.
@@ -155,22 +183,24 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
     scored = rerank_shared(reranker, dataset, union, max(1, width), qids, desc="dev candidates")
     for fs, run in runs.items():
         reranked = {q: {d: scored[q][d] for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
-        dev[system(fs, TUNED)] = ndcg_at_10(dev_qrels, reranked)
+        per_query[system(fs, TUNED)] = _per_query(dev_qrels, reranked)
         fused = system(fs, TUNED) + FUSED
         if fusion:  # weights fitted on every dev query; the system competes with its cross-validated value
             grid, table = weight_table(dev_qrels, reranked, signal_runs(dataset, run, signals))
             i = best_on(table, qids)
             weights[fs], fitted[fused] = grid[i], _mean(table, qids, i)
-            cv = cross_validated(table, seed=int(cfg.train.seed))
-            dev[fused] = fitted[fused] if cv is None else cv
-        log.info("dev %s: %s %.4f, tuned %.4f, fused %s cross-validated (%s fitted) with %s", fs, fs, dev[fs],
-                 dev[system(fs, TUNED)], dev.get(fused), fitted.get(fused), weights.get(fs))
+            per_query[fused] = held_out(table, seed=int(cfg.train.seed)) or {q: table[q][i] for q in qids}
+        log.info("dev %s: %s %.4f, tuned %.4f, fused %s cross-validated (%s fitted) with %s", fs, fs, _avg(per_query[fs]),
+                 _avg(per_query[system(fs, TUNED)]), _avg(per_query.get(fused)), fitted.get(fused), weights.get(fs))
     reranker.close()
+    dev = {n: _avg(v) for n, v in per_query.items()}
     final = choose_final(dev)
+    stability = final_stability(per_query, seed=int(cfg.train.seed))
     tuned_systems = {n: v for n, v in dev.items() if is_reranked(n)}
     candidates = first_stage_of(choose_final(tuned_systems))
-    log.info("final system chosen on %d dev queries: %s (dev nDCG@10 %.4f); tuned reranks %s's candidates",
-             len(qids), final, dev[final], candidates)
+    log.info("final system chosen on %d dev queries: %s (dev nDCG@10 %.4f), chosen in %.0f%% of %d bootstrap resamples of "
+             "them; tuned reranks %s's candidates", len(qids), final, dev[final], 100 * stability.get(final, 1.0),
+             STABILITY_SAMPLES, candidates)
     return {
         "method": "(1 - sum w) * z(tuned) + sum w_s * z(signal s), z-scores per query over the top-k candidates",
         "signals": list(SIGNALS) if fusion else [],
@@ -182,5 +212,14 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
         "selection": (f"fused systems compete with their {CV_FOLDS}-fold cross-validated dev nDCG@10 (each dev query "
                       "scored with weights fitted on the other folds); their weights are then fitted on every dev query"),
         "final": final,
+        "final_stability": {"resamples": STABILITY_SAMPLES, "share": stability},
         "candidates": candidates,
     }
+
+
+def _per_query(qrels, run: Run) -> dict[str, float]:
+    return evaluate_run(qrels, run, ["nDCG@10"])[1]["nDCG@10"]
+
+
+def _avg(values: Mapping[str, float] | None) -> float | None:
+    return sum(values.values()) / len(values) if values else None
