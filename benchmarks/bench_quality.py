@@ -63,6 +63,11 @@ def _p(metrics: dict, system: str, baseline: str, measure: str) -> str:
     return "-"
 
 
+def _final_note(share: float | None) -> str:
+    """The final system's mark, with the share of bootstrap resamples of the dev queries that choose it."""
+    return f"FINAL (chosen on dev, {share:.0%} of resamples)" if share is not None else "FINAL (chosen on dev)"
+
+
 def rows_for(run_dir: Path, measure: str = "nDCG@10") -> list[list[str]]:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     done = json.loads((run_dir / "train_done.json").read_text()) if (run_dir / "train_done.json").is_file() else {}
@@ -82,8 +87,7 @@ def rows_for(run_dir: Path, measure: str = "nDCG@10") -> list[list[str]]:
             note = (" + ".join(f"{v:.1f} {k}" for k, v in w.items()) if isinstance(w, dict) else f"w={w:.1f}") + " (dev)"
         final = metrics.get("final") or {}
         if s == final.get("system"):
-            share = (final.get("dev_stability") or {}).get(s)
-            note = (f"FINAL (chosen on dev{f', {share:.0%} of resamples' if share is not None else ''}) " + note).strip()
+            note = (_final_note((final.get("dev_stability") or {}).get(s)) + " " + note).strip()
         rows.append([
             metrics["dataset"], s, f"{values[measure]:.3f}",
             _p(metrics, s, fs, measure) if SEP in s else "",
@@ -104,8 +108,7 @@ def dev_rows_for(run_dir: Path) -> list[list[str]]:
     fusion, train = dev.get("fusion") or {}, dev.get("train") or {}
     name = run_dir.name
     share = (fusion.get("final_stability") or {}).get("share") or {}
-    rows = [[name, s, f"{v:.4f}", "", "", (f"FINAL (chosen on dev, {share.get(s, 0):.0%} of resamples)" if share else
-                                           "FINAL (chosen on dev)") if s == fusion.get("final") else ""]
+    rows = [[name, s, f"{v:.4f}", "", "", _final_note(share.get(s, 0) if share else None) if s == fusion.get("final") else ""]
             for s, v in (fusion.get("dev_ndcg@10") or {}).items()]
     adapt = (train.get("adapt") or {}).get("dev_ndcg@10")
     best = (dev.get("dev") or {}).get("best_dev")

@@ -198,9 +198,9 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
     stability = final_stability(per_query, seed=int(cfg.train.seed))
     tuned_systems = {n: v for n, v in dev.items() if is_reranked(n)}
     candidates = first_stage_of(choose_final(tuned_systems))
-    log.info("final system chosen on %d dev queries: %s (dev nDCG@10 %.4f), chosen in %.0f%% of %d bootstrap resamples of "
-             "them; tuned reranks %s's candidates", len(qids), final, dev[final], 100 * stability.get(final, 1.0),
-             STABILITY_SAMPLES, candidates)
+    settled = f", chosen in {stability.get(final, 0.0):.0%} of {STABILITY_SAMPLES} bootstrap resamples of them" if stability else ""
+    log.info("final system chosen on %d dev queries: %s (dev nDCG@10 %.4f)%s; tuned reranks %s's candidates",
+             len(qids), final, dev[final], settled, candidates)
     return {
         "method": "(1 - sum w) * z(tuned) + sum w_s * z(signal s), z-scores per query over the top-k candidates",
         "signals": list(SIGNALS) if fusion else [],

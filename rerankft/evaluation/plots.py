@@ -27,8 +27,8 @@ def _winloss_pair(metrics: dict) -> tuple[str, str] | None:
     return None
 
 
-def plot(path: Path, metrics: dict, per_query: dict, query_ids: list[str], m: str) -> Path:
-    """Bars per system and measure with 95% CIs; per-query differences in ``m`` (win/loss) for the main comparison."""
+def plot(path: Path, metrics: dict, per_query: dict, query_ids: list[str], measure: str) -> Path:
+    """Bars per system and measure with 95% CIs; per-query differences in ``measure`` (win/loss) for the main comparison."""
     # The object API with an Agg canvas: no global backend switch, works without a display.
     import numpy as np
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -42,7 +42,6 @@ def plot(path: Path, metrics: dict, per_query: dict, query_ids: list[str], m: st
 
     width = 0.8 / len(systems)
     x = np.arange(len(measures))
-    # Red and green are kept for the wins/losses panel below: no system is drawn in either.
     colors = [SYSTEM_COLORS[i % len(SYSTEM_COLORS)] for i in range(len(systems))]
     for i, s in enumerate(systems):
         vals = np.array([metrics["systems"][s][m] for m in measures])
@@ -65,15 +64,15 @@ def plot(path: Path, metrics: dict, per_query: dict, query_ids: list[str], m: st
         ax2.text(0.5, 0.5, "no reranker in this benchmark", ha="center", va="center")
     else:
         a, b = pair
-        d = np.array([per_query[a][m][q] - per_query[b][m][q] for q in query_ids])
+        d = np.array([per_query[a][measure][q] - per_query[b][measure][q] for q in query_ids])
         d = np.sort(d)[::-1]
         wins, losses = int((d > 0).sum()), int((d < 0).sum())
         ax2.bar(np.arange(len(d)), d, width=1.0, color=np.where(d > 0, "tab:green", np.where(d < 0, "tab:red", "grey")))
         ax2.axhline(0, color="black", linewidth=0.8)
         ax2.set_xlabel("queries, sorted by difference")
-        ax2.set_ylabel(f"{m} difference")
+        ax2.set_ylabel(f"{measure} difference")
         ax2.set_title(
-            f"{m} per query, {a} minus {b}: {wins} wins, {losses} losses, "
+            f"{measure} per query, {a} minus {b}: {wins} wins, {losses} losses, "
             f"{len(d) - wins - losses} ties (mean {d.mean():+.3f})", fontsize=10,
         )
         ax2.grid(axis="y", alpha=0.3)
