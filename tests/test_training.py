@@ -144,9 +144,10 @@ def test_auto_head_keeps_a_cross_encoder_head_and_gives_a_bi_encoder_segment_cos
     assert resolve_head("mean", str(tmp_path / "ce")) == "mean"
 
 
-def test_bad_head_and_precision_are_config_errors():
+def test_bad_head_and_precision_are_config_errors(monkeypatch):
     from rerankft.core.errors import ConfigError
     from rerankft.modeling.build import build_cross_encoder
+    from rerankft.scoring import hardware
     from rerankft.training.trainer import resolve_precision
 
     cfg = compose_cfg()
@@ -156,7 +157,11 @@ def test_bad_head_and_precision_are_config_errors():
     with pytest.raises(ConfigError, match="train.precision"):
         resolve_precision("fp8")
     if not torch.cuda.is_available():
+        # auto on a CPU: bf16 only where the CPU computes it natively
+        monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: False)
         assert resolve_precision("auto") == {"bf16": False, "fp16": False}
+        monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
+        assert resolve_precision("auto") == {"bf16": True, "fp16": False}
         with pytest.raises(ConfigError, match="fp16"):
             resolve_precision("fp16")
 
