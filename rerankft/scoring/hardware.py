@@ -1,5 +1,6 @@
-"""What this CPU computes natively: read by the precision rule (``rerank.precision=auto``) and by
-the ``openvino-bf16`` backend, so both decide bf16 the same way (its own module: both import it)."""
+"""What this CPU computes natively: read by the precision rule (``rerank.precision=auto`` and
+``train.precision=auto``, both through ``scoring.loading.resolve_precision``) and by the
+``openvino-bf16`` backend, so all decide bf16 the same way (its own module: both import it)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ from rerankft.modeling.build import build_cross_encoder, resolve_head
 from rerankft.modeling.heads import make_portable
 from rerankft.modeling.names import resolve_model_name
 from rerankft.mining.rows import sample_pairs
-from rerankft.scoring import hardware
+from rerankft.scoring.loading import resolve_precision as resolve_engine_precision
 from rerankft.scoring.openvino import CALIBRATION_PAIRS, write_calibration_pairs
 from rerankft.scoring.tokens import count_truncated
 from rerankft.training.adapt import adapt_on_pseudo_queries
@@ -95,11 +95,8 @@ def resolve_precision(name: str) -> dict[str, bool]:
     fp32 (emulated bf16 would be slower). Weights stay fp32 either way (autocast); scoring keeps its
     own setting, ``rerank.precision``."""
     cuda = torch.cuda.is_available()
-    if name == "auto":
-        if cuda:
-            name = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        else:
-            name = "bf16" if hardware.native_bf16_cpu() else "fp32"
+    if name == "auto":  # the one auto rule, shared with rerank.precision
+        name = resolve_engine_precision("auto", "torch", "cuda" if cuda else "cpu")
     if name not in ("fp32", "bf16", "fp16"):
         raise ConfigError(f"train.precision={name!r} is unknown: use auto, fp32, bf16 or fp16")
     if name == "fp16" and not cuda:
