@@ -76,3 +76,41 @@ def test_dev_only_run_stops_before_the_test_split_and_its_table_reads_dev_json(t
     rows = [line for line in text.splitlines() if line.startswith(f"| {run.name}")]
     assert any("FINAL (chosen on dev, " in r and "% of resamples)" in r and dev["fusion"]["final"] in r for r in rows)
     assert any("(run)" in r and "timings" in r for r in rows)
+
+
+def test_score_as_text_puts_each_passages_bm25_level_before_it_in_rows_and_reranking(tmp_path, monkeypatch):
+    """benchmarks/bench_score_as_text.py: Askari et al.'s [CLS] q [SEP] n [SEP] p [SEP], n the query's BM25 level 0..100."""
+    import numpy as np
+
+    import bench_score_as_text as sat
+    from rerankft.data.dataset import RetrievalDataset
+    from rerankft.mining.rows import MinedRow, MiningResult
+    from rerankft.scoring.reranker import Reranker
+
+    corpus = {"a": {"title": "", "text": "wing flutter at supersonic speed"}, "b": {"title": "", "text": "wing loads"},
+              "c": {"title": "", "text": "boundary layer heat transfer"}, "d": {"title": "", "text": "   "}}
+    ds = RetrievalDataset("t", corpus, {"q": "supersonic wing flutter"}, {"train": {"q": {"a": 1}}})
+    levels = sat.BM25Levels(tmp_path)
+    assert (levels(ds, "q", "a"), levels(ds, "q", "c")) == (100, 0) and 0 < levels(ds, "q", "b") < 100
+    for cls, name in ((MiningResult, "to_dataset"), (Reranker, "rerank_run")):  # restored after the test
+        monkeypatch.setattr(cls, name, getattr(cls, name))
+    sat.install(levels)
+
+    mined = MiningResult(ds, [MinedRow("q", "a", 1, 1.0, ["b", "c"], [0.5, 0.1], 2)], negatives_per_row=2)
+    row = mined.to_dataset("ntuples")[0]
+    assert row == {"query": "supersonic wing flutter", "positive": "100 [SEP] wing flutter at supersonic speed",
+                   "negative_1": f"{levels(ds, 'q', 'b')} [SEP] wing loads", "negative_2": "0 [SEP] boundary layer heat transfer"}
+
+    seen = []
+
+    class Scorer(Reranker):
+        def __init__(self):
+            self.name = "fake"
+
+        def score(self, pairs, desc=None):
+            seen.extend(pairs)
+            return np.arange(len(pairs), dtype=np.float32)
+
+    out = Scorer().rerank_run(ds, {"q": {"c": 3.0, "d": 2.0, "a": 1.0}}, top_k=3)
+    assert [p for _, p in seen] == ["0 [SEP] boundary layer heat transfer", "0 [SEP] ", "100 [SEP] wing flutter at supersonic speed"]
+    assert min(out["q"], key=out["q"].get) == "d"  # an empty passage still goes last: its own text decides, not the prefix

@@ -111,7 +111,7 @@ class MinerSettings:
         strategy = select(cfg_miner, "sampling_strategy", "random")
         if strategy not in ("top", "random"):
             raise ConfigError(f"miner.sampling_strategy={strategy!r} is unknown: use top or random")
-        return cls(range_min, range_max, _int(cfg_miner, "num_negatives", 4), _int(cfg_miner, "num_random_negatives", 1),
+        return cls(range_min, range_max, _int(cfg_miner, "num_negatives", 4), _int(cfg_miner, "num_random_negatives", 0),
                    bool(select(cfg_miner, "fill_with_random", True)), strategy, _opt_float(cfg_miner, "relative_margin"),
                    _opt_float(cfg_miner, "absolute_margin"), _opt_float(cfg_miner, "max_score"), int(select(cfg_miner, "seed", 0)))
 
