@@ -98,7 +98,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", help="BEIR folder (corpus.jsonl, queries.jsonl, qrels/{train,test}.tsv), or demo")
     ap.add_argument("--out", default=str(REPO / "outputs" / "bench_score_as_text"), help="run directories go under this")
-    ap.add_argument("--cache-dir", default=None, help="rerankft cache (default: the recipe's cache_dir)")
+    ap.add_argument("--cache-dir", default=None, help="the run's cache_dir, BM25 levels included (default: the recipe's)")
     args = ap.parse_args(argv[: argv.index("--")] if "--" in argv else argv)
     demo = args.folder == "demo"
     folder = Path(args.folder).resolve()
@@ -106,6 +106,8 @@ def main(argv=None) -> None:
         raise SystemExit(f"{folder}: not a BEIR folder (no corpus.jsonl)")
     run_dir = Path(args.out).resolve() / f"{folder.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     data = ["data=demo"] if demo else ["data=beir_local", f"data.path={folder}"]
+    if args.cache_dir:
+        data.append(f"cache_dir={Path(args.cache_dir).resolve()}")
     install(BM25Levels(args.cache_dir or os.environ.get("RERANKFT_CACHE") or REPO / ".cache" / "rerankft"))
     sys.argv = [str(REPO / "scripts" / "train.py"), *data, "dev.only=true",
                 f"hydra.run.dir={run_dir}", *overrides]
