@@ -45,8 +45,8 @@ class BM25Levels:
     def __call__(self, dataset, qid: str, doc_id: str) -> int:
         key = (id(dataset), qid)  # the datasets of one run (labelled, pseudo-query) live for the whole run
         if key not in self.levels:
-            _, ids, model, _ = self.bm25._get_index(dataset)
-            s = self.bm25._scores(model, dataset.queries[qid])
+            ids = sorted(dataset.corpus)
+            s = self.bm25.score_pairs(dataset, [(qid, d) for d in ids])  # the query's exact score of every passage
             lo, hi = float(s.min()), float(s.max())
             n = np.rint(100 * (s - lo) / (hi - lo)) if hi > lo else np.zeros_like(s)
             self.levels[key] = dict(zip(ids, n.astype(int).tolist()))
