@@ -47,7 +47,9 @@ def test_two_process_cpu_launch_writes_one_run_directory(tmp_path):
         "train.logging_steps=1", "dev.top_k=5", "rerank.top_k=5", "eval.first_stages=[bm25]", "eval.bootstrap_samples=50",
         "adapt.passages=8", "adapt.max_steps=2",
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RERANKFT_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    # CPU processes (gloo) on every machine: on a one-GPU machine two ranks would ask for two GPUs.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "RERANKFT_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1",
+           "CUDA_VISIBLE_DEVICES": ""}
     env.pop("RERANKFT_RUN_DIR", None)
     # `accelerate launch --cpu --num_processes 2` starts ONE process with the installed accelerate
     # (its CPU launcher only fans out through mpirun); --multi_gpu on a machine without CUDA starts
@@ -92,7 +94,8 @@ def test_two_process_eval_gives_the_single_process_metrics(tmp_path):
                  "eval.permutations=200", "eval.latency_queries=2", "eval.rerank_first_stages=null"]
     metrics = {}
     for name, launcher in (("one", [sys.executable]), ("two", _accelerate())):
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "RERANKFT_CACHE": str(tmp_path / f"cache-{name}"), "OMP_NUM_THREADS": "1"}
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "RERANKFT_CACHE": str(tmp_path / f"cache-{name}"), "OMP_NUM_THREADS": "1",
+               "CUDA_VISIBLE_DEVICES": ""}  # CPU processes (gloo), also on a GPU machine
         env.pop("RERANKFT_RUN_DIR", None)
         out = tmp_path / f"run-{name}"
         cmd = [*launcher, str(REPO / "scripts" / "eval.py"), *overrides]
@@ -114,3 +117,21 @@ def test_two_process_eval_gives_the_single_process_metrics(tmp_path):
     assert runs_one == sorted(p.name for p in (tmp_path / "run-two" / "runs").iterdir())
     for f in runs_one:
         assert (tmp_path / "run-one" / "runs" / f).read_text() == (tmp_path / "run-two" / "runs" / f).read_text(), f
+
+
+def test_more_processes_than_gpus_is_one_config_error(monkeypatch):
+    """Two ranks on a one-GPU machine: rank 1 would get cuda:1; it stops with a line saying why."""
+    import torch
+
+    from rerankft.core import distributed
+    from rerankft.core.errors import ConfigError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ConfigError, match=r"2 processes per machine but the machine has 1 GPU\(s\).*--num_processes 1"):
+        distributed.device()
+    with pytest.raises(ConfigError, match="1 GPU"):
+        distributed.gather({"q1": 1.0})

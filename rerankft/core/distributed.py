@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from typing import Any, Sequence, TypeVar
 
+from rerankft.core.errors import ConfigError
+
 T = TypeVar("T")
 
 
@@ -34,6 +36,14 @@ def _state():
     import torch
     from accelerate import PartialState
 
+    if torch.cuda.is_available():
+        # accelerate puts local rank r on cuda:r; with more processes than GPUs the extra ranks would
+        # die in CUDA ("invalid device ordinal") after the others have started. Say it in one line.
+        local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local >= gpus:
+            per_machine = os.environ.get("LOCAL_WORLD_SIZE", str(local + 1))
+            raise ConfigError(f"this launch starts {per_machine} processes per machine but the machine has {gpus} GPU(s): "
+                              f"launch one process per GPU (--num_processes {gpus})")
     return PartialState(cpu=not torch.cuda.is_available())
 
 
