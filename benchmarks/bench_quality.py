@@ -63,8 +63,12 @@ def _p(metrics: dict, system: str, baseline: str, measure: str) -> str:
     return "-"
 
 
-def _final_note(share: float | None) -> str:
-    """The final system's mark, with the share of bootstrap resamples of the dev queries that choose it."""
+def _final_note(share: float | None, rule: dict | None = None, shares: dict | None = None, name: str | None = None) -> str:
+    """The final system's mark, with the share of bootstrap resamples of the dev queries that choose it
+    (or, where dev.min_stability sent the choice to dev.prior, the unsettled dev maximum's share)."""
+    best = (rule or {}).get("dev_maximum")
+    if best and best != name:
+        return f"FINAL (dev.prior: the dev maximum {best} won only {(shares or {}).get(best, 0):.0%} of resamples)"
     return f"FINAL (chosen on dev, {share:.0%} of resamples)" if share is not None else "FINAL (chosen on dev)"
 
 
@@ -87,7 +91,8 @@ def rows_for(run_dir: Path, measure: str = "nDCG@10") -> list[list[str]]:
             note = (" + ".join(f"{v:.1f} {k}" for k, v in w.items()) if isinstance(w, dict) else f"w={w:.1f}") + " (dev)"
         final = metrics.get("final") or {}
         if s == final.get("system"):
-            note = (_final_note((final.get("dev_stability") or {}).get(s)) + " " + note).strip()
+            shares = final.get("dev_stability") or {}
+            note = (_final_note(shares.get(s), final.get("rule"), shares, s) + " " + note).strip()
         rows.append([
             metrics["dataset"], s, f"{values[measure]:.3f}",
             _p(metrics, s, fs, measure) if SEP in s else "",
@@ -108,7 +113,8 @@ def dev_rows_for(run_dir: Path) -> list[list[str]]:
     fusion, train = dev.get("fusion") or {}, dev.get("train") or {}
     name = run_dir.name
     share = (fusion.get("final_stability") or {}).get("share") or {}
-    rows = [[name, s, f"{v:.4f}", "", "", _final_note(share.get(s, 0) if share else None) if s == fusion.get("final") else ""]
+    rows = [[name, s, f"{v:.4f}", "", "", _final_note(share.get(s, 0) if share else None, fusion.get("final_rule"), share, s)
+             if s == fusion.get("final") else ""]
             for s, v in (fusion.get("dev_ndcg@10") or {}).items()]
     adapt = (train.get("adapt") or {}).get("dev_ndcg@10")
     best = (dev.get("dev") or {}).get("best_dev")

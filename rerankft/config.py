@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from rerankft.core.errors import ConfigError, ModelError
 from rerankft.core.metrics import parse_measures
 from rerankft.core.settings import select
+from rerankft.core.systems import FUSED, SEP
 from rerankft.mining.pseudo import SOURCES
 from rerankft.mining.rows import FORMATS
 from rerankft.modeling.names import resolve_model_name
@@ -125,9 +126,25 @@ def _check_eval(cfg: DictConfig) -> None:
                 raise ConfigError(f"eval.first_stages contains unknown first stage {str(name)!r}: use {', '.join(FIRST_STAGES)} (or run with retriever=trec_run)")
             if str(name) in ("run", "trec_run") and select(cfg, "retriever.kind") != "trec_run":
                 raise ConfigError(f"eval.first_stages names '{name}' but retriever is not trec_run: add retriever=trec_run retriever.path=<file>")
+    _check_prior(cfg)
     wanted = select(cfg, "eval.rerank_first_stages")
     if isinstance(wanted, str) and wanted != "dev":
         raise ConfigError(f"eval.rerank_first_stages={wanted!r}: give a list of first stages, null (all) or dev (the one chosen on dev)")
+
+
+def _check_prior(cfg: DictConfig) -> None:
+    """dev.min_stability is a share; dev.prior names a first stage, alone or >>tuned[+fusion] (where that first
+    stage is not in eval.first_stages, the prior is simply not available and the dev maximum is final)."""
+    share = select(cfg, "dev.min_stability")
+    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1):
+        raise ConfigError(f"dev.min_stability={share!r} is invalid: expected a share between 0 and 1 (0: always the dev maximum)")
+    prior = select(cfg, "dev.prior")
+    if not prior:
+        return
+    first, sep, rest = str(prior).partition(SEP)
+    if first not in FIRST_STAGES or (sep and rest not in ("tuned", "tuned" + FUSED)):
+        raise ConfigError(f"dev.prior={prior!r} is not a system name: use <first stage>, <first stage>>>tuned or "
+                          f"<first stage>>>tuned+fusion with a first stage among {', '.join(FIRST_STAGES)}")
 
 
 # configs/loss next to configs/train.yaml: the losses a user can pick with loss=<name>.

@@ -114,3 +114,26 @@ def test_score_as_text_puts_each_passages_bm25_level_before_it_in_rows_and_reran
     out = Scorer().rerank_run(ds, {"q": {"c": 3.0, "d": 2.0, "a": 1.0}}, top_k=3)
     assert [p for _, p in seen] == ["0 [SEP] boundary layer heat transfer", "0 [SEP] ", "100 [SEP] wing flutter at supersonic speed"]
     assert min(out["q"], key=out["q"].get) == "d"  # an empty passage still goes last: its own text decides, not the prefix
+
+
+def test_bench_choice_scores_each_rule_on_dev_queries_it_did_not_choose_on():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import bench_choice
+
+    fused = "hybrid>>tuned+fusion"
+    # A fused system whose weights fitted on all three queries (a tie, so the first grid point) would
+    # score 1/3, but each query held out gets the point fitted on the other two, which misses it: 0.
+    table = {"q1": [0.0, 1.0], "q2": [0.5, 0.0], "q3": [0.5, 0.0]}
+    per_query = {"dense": {"q1": 0.2, "q2": 0.4, "q3": 0.6}, "dense>>tuned": {"q1": 0.9, "q2": 0.1, "q3": 0.2},
+                 fused: {q: 0.0 for q in table}}
+    out = bench_choice.nested_loo(per_query, {fused: ([{}, {}], table)}, fused, [0.0, 0.99], seed=0)
+    assert out["queries"] == 3
+    assert out["mean"][fused] == pytest.approx(0.0)
+    assert out["mean"]["dense"] == pytest.approx(0.4) and out["mean"]["dense>>tuned"] == pytest.approx(0.4)
+    # The plain dev maximum on each pair of left-in queries, scored on the held-out one: without q1
+    # dense (0.5; the fused system's held-out 0.5 ties and the simpler wins) -> 0.2; without q2
+    # dense>>tuned (0.55 vs 0.4) -> 0.1; without q3 dense>>tuned (0.5 vs 0.3) -> 0.2.
+    assert out["chosen"]["rule@0"] == {"dense>>tuned": 2, "dense": 1}
+    assert out["mean"]["rule@0"] == pytest.approx((0.2 + 0.1 + 0.2) / 3)
+    # With a share no maximum of two queries reaches, every fold falls back to the prior.
+    assert out["chosen"]["rule@0.99"] == {fused: 3} and out["mean"]["rule@0.99"] == pytest.approx(0.0)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rerankft.evaluation.benchmark import run_benchmark, safe_filename
-from rerankft.evaluation.fusion_fit import (best_on, choose_final, cross_validated, final_stability, fit_weight, fit_weights,
+from rerankft.evaluation.fusion_fit import (best_on, choose_final, choose_with_prior, cross_validated, final_stability, fit_weight, fit_weights,
                                            held_out, weight_table)
 from rerankft.evaluation.rerankers import read_fusion
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid, zscores
@@ -161,6 +161,25 @@ def test_final_stability_is_how_often_each_system_wins_a_bootstrap_resample_of_t
     assert share["bm25"] == pytest.approx(0.75, abs=0.03) and share["dense"] == pytest.approx(0.25, abs=0.03)
     assert list(share) == ["bm25", "dense"]  # most often chosen first
     assert final_stability({"bm25": {"a": 0.3}}) == {}  # one query: nothing to resample
+
+
+def test_an_unsettled_dev_maximum_gives_way_to_the_prior_a_settled_one_does_not():
+    prior = "hybrid>>tuned+fusion"
+    qids = [f"q{i}" for i in range(10)]
+    # Settled: dense>>tuned is ahead on every query, so it wins every resample and stays final.
+    settled = {"bm25": {q: 0.3 for q in qids}, "dense>>tuned": {q: 0.6 for q in qids}, prior: {q: 0.5 for q in qids}}
+    final, share, why = choose_with_prior(settled, prior, 0.7)
+    assert final == "dense>>tuned" and share["dense>>tuned"] == 1.0 and why.startswith("dev maximum")
+    # Unsettled: bm25>>tuned has the best mean by a hair, won on half the queries; dense>>tuned on the other half.
+    split = {"bm25>>tuned": {q: (0.9 if i % 2 else 0.31) for i, q in enumerate(qids)},
+             "dense>>tuned": {q: (0.3 if i % 2 else 0.9) for i, q in enumerate(qids)}, prior: {q: 0.55 for q in qids}}
+    final, share, why = choose_with_prior(split, prior, 0.7)
+    assert final == prior and share["bm25>>tuned"] < 0.7 and "bm25>>tuned won only" in why
+    # The same values with the rule off (0), a looser share, or no prior among the systems: the dev maximum.
+    assert choose_with_prior(split, prior, 0.0)[0] == "bm25>>tuned"
+    assert choose_with_prior(split, prior, share["bm25>>tuned"])[0] == "bm25>>tuned"
+    assert choose_with_prior({k: v for k, v in split.items() if k != prior}, prior, 0.7)[0] == "bm25>>tuned"
+    assert choose_with_prior(split, None, 0.7)[0] == "bm25>>tuned"
 
 
 def test_benchmark_reports_the_final_system_chosen_on_dev_and_reranks_its_candidates(tmp_path, monkeypatch):

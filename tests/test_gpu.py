@@ -47,7 +47,7 @@ def test_training_in_half_precision_on_the_gpu_keeps_fp32_weights(precision, dat
     assert all(0.0 <= h["dev_ndcg@10"] <= 1.0 for h in result.dev_summary["history"])
     # Autocast trains fp32 weights: the saved model is fp32 and scores the same on the CPU as on the GPU.
     with safe_open(str(result.model_dir / "model.safetensors"), "pt") as f:
-        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
     assert dtypes <= {"F32", "I64"}, dtypes
     gpu = CrossEncoder(str(result.model_dir), trust_remote_code=True, device="cuda").predict(PAIRS)
     cpu = CrossEncoder(str(result.model_dir), trust_remote_code=True, device="cpu").predict(PAIRS)

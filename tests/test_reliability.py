@@ -161,6 +161,8 @@ def test_every_shipped_loss_and_the_defaults_pass_validation():
     for name in losses:
         validate_config(compose("train", f"loss={name}"))
     validate_config(compose("eval"))
+    for prior in ("dense", "bm25>>tuned", "hybrid>>tuned+fusion"):
+        validate_config(compose("train", f"dev.prior='{prior}'", "dev.min_stability=1"))
 
 
 @pytest.mark.parametrize("override,message", [
@@ -170,6 +172,9 @@ def test_every_shipped_loss_and_the_defaults_pass_validation():
     ("eval.measures=[nDCG@ten]", "eval.measures: 'nDCG@ten' is not an ir_measures measure"),
     ("eval.first_stages=[splade]", "eval.first_stages contains unknown first stage 'splade'"),
     ("eval.first_stages=[run]", "eval.first_stages names 'run' but retriever is not trec_run"),
+    ("dev.min_stability=1.5", "dev.min_stability=1.5 is invalid: expected a share between 0 and 1"),
+    ("dev.prior='splade>>tuned'", "dev.prior='splade>>tuned' is not a system name"),  # '>' needs quotes in Hydra
+    ("dev.prior='dense>>student'", "dev.prior='dense>>student' is not a system name"),
 ])
 def test_config_errors_name_the_key(override, message):
     from rerankft.config import validate_config

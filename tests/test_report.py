@@ -182,3 +182,18 @@ def test_query_latency_scores_each_query_alone_without_the_cache():
     assert fake.calls == [[("a", "text d2"), ("a", "text d1")], [("b", "text d1")]]  # top 2 by score, one call per query
     assert fake._cache == "cache" and fake.show_progress is True  # restored
     assert query_latency(fake, data, candidates, 2, ["q1"], 0) is None
+
+
+def test_the_headline_says_when_the_prior_replaced_an_unsettled_dev_maximum():
+    m = metrics_fixture()
+    base = {"system": "bm25>>tuned", "chosen_on": "dev (27 queries carved from the training split)", "dev_ndcg@10": 0.4,
+            "dev_stability": {"bm25>>base": 0.55, "bm25>>tuned": 0.30}, "test": m["systems"]["bm25>>tuned"]}
+    m["final"] = {**base, "rule": {"prior": "bm25>>tuned", "min_stability": 0.7, "dev_maximum": "bm25>>base", "why": "prior"}}
+    lines = "\n".join(report.final_lines(m))
+    assert "**Final system: bm25>>tuned**" in lines
+    assert ("its maximum, bm25>>base, wins only 55% of the bootstrap resamples of the dev queries (below "
+            "dev.min_stability 70%), so the final system is the one named in advance, dev.prior = bm25>>tuned") in lines
+    assert "How settled" not in lines
+    m["final"] = {**base, "rule": {"prior": "bm25>>base", "min_stability": 0.7, "dev_maximum": "bm25>>tuned", "why": "dev"}}
+    lines = "\n".join(report.final_lines(m))
+    assert "How settled that choice is" in lines and "named in advance" not in lines

@@ -348,6 +348,7 @@ def _final(selection: Mapping, scores, systems: list[str], measures: list[str]) 
     return {"system": name, "chosen_on": f"dev ({selection.get('dev_queries')} queries carved from the training split)",
             "dev_ndcg@10": dev.get(name), "dev_vs_test_ndcg@10": {n: [dev[n], float(scores[n]["nDCG@10"])] for n in both},
             "dev_test_agreement": agreement, "dev_stability": (selection.get("final_stability") or {}).get("share"),
+            "rule": selection.get("final_rule"),
             "test": {m: float(scores[name][m]) for m in measures}}
 
 

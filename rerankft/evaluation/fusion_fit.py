@@ -12,6 +12,9 @@ Everything here runs on the dev queries carved from the training split, never on
   competes with its K-fold cross-validated dev nDCG@10 (each dev query scored with weights fitted
   on the other folds), not with the maximum its own fit found on the same queries: on 10-30 dev
   queries that maximum flatters fusion, and the simpler systems it competes with fitted nothing.
+  The dev maximum is final only where dev is clear: if it wins fewer than ``dev.min_stability``
+  (0.7) of the bootstrap resamples of the dev queries, the final system is ``dev.prior``
+  (hybrid>>tuned+fusion), named before any query is seen (:func:`choose_with_prior`).
 
 Why our own grid search and not ranx's ``optimize_fusion``: ranx normalises over each run's whole
 list and fills missing documents with zero, while the signals here are exact scores of the same
@@ -24,13 +27,18 @@ from __future__ import annotations
 import logging
 import random
 from collections import Counter
+from dataclasses import dataclass
 from typing import Mapping
 
 from rerankft.core.metrics import evaluate_run, ndcg_at_10
 from rerankft.core.runs import Run, ranked_ids
 from rerankft.core.settings import select
 from rerankft.core.systems import FUSED, first_stage_of, is_reranked, system
-from rerankft.evaluation.rerankers import first_stage_names, make_reranker_factory, rerank_shared
+from rerankft.evaluation.rerankers import (
+    first_stage_names,
+    make_reranker_factory,
+    rerank_shared,
+)
 from rerankft.retrieval.factory import build_first_stage
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid
 
@@ -154,6 +162,77 @@ def choose_final(dev: dict[str, float]) -> str:
     return min(dev, key=lambda n: (-round(dev[n], 10), complexity(n), order[n]))
 
 
+@dataclass
+class DevSystems:
+    """Every system's dev nDCG@10 per query, and what the fused systems were fitted on.
+
+    ``per_query[system][qid]``: first stages alone, tuned on each one's candidates, and each fused
+    system at its held-out (cross-validated) value. ``tables[fused system]`` is its weight grid and
+    per-query table (:func:`weight_table`), from which any subset of the queries refits it.
+    """
+
+    per_query: dict[str, dict[str, float]]
+    tables: dict[str, tuple[list[dict], dict[str, list[float]]]]
+    weights: dict[str, dict[str, float]]  # first stage -> the weights fitted on every dev query
+    fitted: dict[str, float]  # fused system -> its in-sample dev nDCG@10 (optimistic: fitted on it)
+
+
+def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> DevSystems:
+    """Rerank every first stage's dev candidates with ``model_dir`` and fit the fusion weights on them."""
+    top_k = int(cfg.rerank.top_k)
+    qids = sorted(dev_qrels)
+    # Each retriever is built once: the BM25 and dense first stages are also the fusion signals.
+    retrievers = {n: build_first_stage(n, cfg, select(cfg, "cache_dir", None)) for n in dict.fromkeys([*first_stage_names(cfg), *SIGNALS])}
+    signals = {n: retrievers[n] for n in SIGNALS}
+    reranker = make_reranker_factory(cfg)(str(model_dir))  # the benchmark's own settings
+    out = DevSystems({}, {}, {}, {})
+    runs = {fs: retrievers[fs].retrieve(dataset, qids, k=top_k) for fs in first_stage_names(cfg)}
+    out.per_query.update({fs: _per_query(dev_qrels, run) for fs, run in runs.items()})  # first stages alone first (tie order)
+    # The first stages' top-k overlap (hybrid's are mostly BM25's and dense's): each (query, document)
+    # pair of their union is scored once, in one call (split over the ranks of a launch), and every
+    # first stage's reranking is read from those scores, with or without a score cache.
+    union = {q: {d: 0.0 for run in runs.values() for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
+    width = max((len(v) for v in union.values()), default=1)
+    scored = rerank_shared(reranker, dataset, union, max(1, width), qids, desc="dev candidates")
+    for fs, run in runs.items():
+        reranked = {q: {d: scored[q][d] for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
+        out.per_query[system(fs, TUNED)] = _per_query(dev_qrels, reranked)
+        fused = system(fs, TUNED) + FUSED
+        if fusion:  # weights fitted on every dev query; the system competes with its cross-validated value
+            grid, table = weight_table(dev_qrels, reranked, signal_runs(dataset, run, signals))
+            i = best_on(table, qids)
+            out.tables[fused] = (grid, table)
+            out.weights[fs], out.fitted[fused] = grid[i], _mean(table, qids, i)
+            out.per_query[fused] = held_out(table, seed=int(cfg.train.seed)) or {q: table[q][i] for q in qids}
+        log.info("dev %s: %s %.4f, tuned %.4f, fused %s cross-validated (%s fitted) with %s", fs, fs, _avg(out.per_query[fs]),
+                 _avg(out.per_query[system(fs, TUNED)]), _avg(out.per_query.get(fused)), out.fitted.get(fused), out.weights.get(fs))
+    reranker.close()
+    return out
+
+
+def choose_with_prior(per_query: Mapping[str, Mapping[str, float]], prior: str | None, min_share: float,
+                      seed: int = 0) -> tuple[str, dict[str, float], str]:
+    """The final system: the dev maximum where dev is clear, else the ``prior`` system named in advance.
+
+    "Clear" means the maximum wins at least ``min_share`` of the bootstrap resamples of the dev
+    queries (:func:`final_stability`). Why: with 9-30 dev queries the maximum over nine systems
+    follows whichever system the drawn queries favour; in a nested leave-one-out over the dev
+    queries (``benchmarks/bench_choice.py``) that argmax was worth less than a fixed system on the
+    collections where dev could not separate the leaders, and as much as the best fixed system
+    where it could. Returns ``(final, stability shares, the reason in words)``. ``min_share`` 0
+    (or no prior among the systems) is the plain dev maximum.
+    """
+    dev = {n: _avg(v) for n, v in per_query.items()}
+    best = choose_final(dev)
+    stability = final_stability(per_query, seed=seed)
+    share = stability.get(best, 0.0)
+    if prior and prior in dev and best != prior and stability and share < min_share:
+        return prior, stability, (f"prior: the dev maximum {best} won only {share:.0%} of the resamples "
+                                  f"(< dev.min_stability {min_share:.0%}), so the system named in advance")
+    why = "dev maximum" + (f", won {share:.0%} of the resamples" if stability else "")
+    return best, stability, why
+
+
 def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict | None:
     """Rerank every first stage's dev candidates with ``model_dir``; fit fusion weights; choose the final system.
 
@@ -164,57 +243,40 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
     if not dev_qrels:
         log.warning("no dev queries: no fusion weights fitted and no final system chosen")
         return None
-    top_k = int(cfg.rerank.top_k)
     qids = sorted(dev_qrels)
-    # Each retriever is built once: the BM25 and dense first stages are also the fusion signals.
-    retrievers = {n: build_first_stage(n, cfg, select(cfg, "cache_dir", None)) for n in dict.fromkeys([*first_stage_names(cfg), *SIGNALS])}
-    signals = {n: retrievers[n] for n in SIGNALS}
-    reranker = make_reranker_factory(cfg)(str(model_dir))  # the benchmark's own settings
-    weights: dict[str, dict[str, float]] = {}
-    per_query: dict[str, dict[str, float]] = {}  # each system's dev nDCG@10 per query (fused: held out)
-    fitted: dict[str, float] = {}  # the fused systems' in-sample dev nDCG@10 (optimistic: the weights were fitted on it)
-    runs = {fs: retrievers[fs].retrieve(dataset, qids, k=top_k) for fs in first_stage_names(cfg)}
-    per_query.update({fs: _per_query(dev_qrels, run) for fs, run in runs.items()})  # first stages alone first (tie order)
-    # The first stages' top-k overlap (hybrid's are mostly BM25's and dense's): each (query, document)
-    # pair of their union is scored once, in one call (split over the ranks of a launch), and every
-    # first stage's reranking is read from those scores, with or without a score cache.
-    union = {q: {d: 0.0 for run in runs.values() for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
-    width = max((len(v) for v in union.values()), default=1)
-    scored = rerank_shared(reranker, dataset, union, max(1, width), qids, desc="dev candidates")
-    for fs, run in runs.items():
-        reranked = {q: {d: scored[q][d] for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
-        per_query[system(fs, TUNED)] = _per_query(dev_qrels, reranked)
-        fused = system(fs, TUNED) + FUSED
-        if fusion:  # weights fitted on every dev query; the system competes with its cross-validated value
-            grid, table = weight_table(dev_qrels, reranked, signal_runs(dataset, run, signals))
-            i = best_on(table, qids)
-            weights[fs], fitted[fused] = grid[i], _mean(table, qids, i)
-            per_query[fused] = held_out(table, seed=int(cfg.train.seed)) or {q: table[q][i] for q in qids}
-        log.info("dev %s: %s %.4f, tuned %.4f, fused %s cross-validated (%s fitted) with %s", fs, fs, _avg(per_query[fs]),
-                 _avg(per_query[system(fs, TUNED)]), _avg(per_query.get(fused)), fitted.get(fused), weights.get(fs))
-    reranker.close()
-    dev = {n: _avg(v) for n, v in per_query.items()}
-    final = choose_final(dev)
-    stability = final_stability(per_query, seed=int(cfg.train.seed))
+    scored = score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion)
+    dev = {n: _avg(v) for n, v in scored.per_query.items()}
+    prior = _prior(select(cfg, "dev.prior", None), fusion)
+    min_share = float(select(cfg, "dev.min_stability", 0.0) or 0.0)  # 0.7 by default: configs/train.yaml
+    final, stability, why = choose_with_prior(scored.per_query, prior, min_share, seed=int(cfg.train.seed))
     tuned_systems = {n: v for n, v in dev.items() if is_reranked(n)}
-    candidates = first_stage_of(choose_final(tuned_systems))
-    settled = f", chosen in {stability.get(final, 0.0):.0%} of {STABILITY_SAMPLES} bootstrap resamples of them" if stability else ""
-    log.info("final system chosen on %d dev queries: %s (dev nDCG@10 %.4f)%s; tuned reranks %s's candidates",
-             len(qids), final, dev[final], settled, candidates)
+    # The candidates tuned reranks: the final system's own where it reranks, else those of the best tuned system.
+    candidates = first_stage_of(final if is_reranked(final) else choose_final(tuned_systems))
+    log.info("final system chosen on %d dev queries: %s (dev nDCG@10 %.4f; %s); tuned reranks %s's candidates",
+             len(qids), final, dev[final], why, candidates)
     return {
         "method": "(1 - sum w) * z(tuned) + sum w_s * z(signal s), z-scores per query over the top-k candidates",
         "signals": list(SIGNALS) if fusion else [],
-        "weights": weights,
+        "weights": scored.weights,
         "dev_queries": len(qids),
-        "top_k": top_k,
+        "top_k": int(cfg.rerank.top_k),
         "dev_ndcg@10": {n: round(v, 6) for n, v in dev.items()},
-        "dev_ndcg@10_fitted": {n: round(v, 6) for n, v in fitted.items()},
+        "dev_ndcg@10_fitted": {n: round(v, 6) for n, v in scored.fitted.items()},
         "selection": (f"fused systems compete with their {CV_FOLDS}-fold cross-validated dev nDCG@10 (each dev query "
                       "scored with weights fitted on the other folds); their weights are then fitted on every dev query"),
         "final": final,
+        "final_rule": {"prior": prior, "min_stability": min_share, "dev_maximum": choose_final(dev), "why": why},
         "final_stability": {"resamples": STABILITY_SAMPLES, "share": stability},
         "candidates": candidates,
     }
+
+
+def _prior(name, fusion: bool) -> str | None:
+    """``dev.prior`` as a system of this run: its fused variant only where fusion is fitted."""
+    if not name:
+        return None
+    name = str(name)
+    return name if fusion or not name.endswith(FUSED) else name[: -len(FUSED)]
 
 
 def _per_query(qrels, run: Run) -> dict[str, float]:

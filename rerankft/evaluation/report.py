@@ -146,7 +146,13 @@ def final_lines(metrics: dict) -> list[str]:
         lines.append(f"- On the dev queries no tuned system beat {name} alone, so the final system is a first stage: "
                      "fine-tuning did not pay off on this collection's dev split (the tuned rows below show by how much).")
     share = final.get("dev_stability") or {}
-    if share:  # how settled the dev choice is: bootstrap resamples of the dev queries
+    rule = final.get("rule") or {}
+    if rule.get("dev_maximum") and rule["dev_maximum"] != name:  # dev.min_stability sent the choice to dev.prior
+        best = rule["dev_maximum"]
+        lines.append(f"- Dev could not separate the leaders: its maximum, {best}, wins only {share.get(best, 0):.0%} of the "
+                     f"bootstrap resamples of the dev queries (below dev.min_stability {rule.get('min_stability', 0):.0%}), "
+                     f"so the final system is the one named in advance, dev.prior = {name}.")
+    elif share:  # how settled the dev choice is: bootstrap resamples of the dev queries
         others = ", ".join(f"{n} {v:.0%}" for n, v in share.items() if n != name) or "no other system"
         lines.append(f"- How settled that choice is: resampling the dev queries (bootstrap), {name} is chosen in "
                      f"{share.get(name, 0):.0%} of the draws ({others}).")

@@ -1,0 +1,117 @@
+"""What the final-system rule is worth, on dev only: nested leave-one-out over a run's dev queries.
+
+    python benchmarks/bench_choice.py outputs/train/<run> [<run> ...] [--thresholds 0,0.5,0.6,0.7,0.8,0.9]
+
+For each finished train run: its dev queries are carved as training carved them, every system's
+dev nDCG@10 per query is recomputed with the run's tuned model (scores come from the cache, so a
+run costs seconds), and then each dev query is held out in turn. On the others the rule chooses
+(``choose_with_prior`` with ``dev.min_stability`` = each threshold and the run's ``dev.prior``; the
+fused systems compete with their cross-validated value on those queries and are refitted on them),
+and the chosen system is scored on the held-out query. A fixed system (its weights still fitted on
+the others) is scored the same way. The mean over the held-out queries says what each rule is
+worth on queries it did not see; no test query is read. Threshold 0 is the plain dev maximum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from rerankft.core.systems import FUSED
+from rerankft.data.dataset import carve_dev
+from rerankft.data.loading import load_from_config
+from rerankft.evaluation.fusion_fit import (
+    best_on,
+    choose_with_prior,
+    held_out,
+    score_dev_systems,
+)
+from rerankft.scoring.loading import run_model_dir
+
+DEFAULT_PRIOR = "hybrid>>tuned+fusion"
+
+
+def nested_loo(per_query: dict, tables: dict, prior: str | None, thresholds: list[float], seed: int = 0) -> dict:
+    """Mean held-out dev nDCG@10 of each rule (``rule@t``) and each fixed system, and what each rule chose."""
+    qids = sorted(next(iter(per_query.values())))
+    values: dict[str, list[float]] = {}
+    chosen: dict[str, Counter] = {}
+    for q in qids:
+        rest = [x for x in qids if x != q]
+        inner = {}
+        for name, pq in per_query.items():
+            if name in tables:  # fused: held-out values within the left-in queries, weights refitted there
+                inner[name] = held_out({x: tables[name][1][x] for x in rest}, seed=seed)
+            else:
+                inner[name] = {x: pq[x] for x in rest}
+
+        for t in thresholds:
+            final, _, _ = choose_with_prior(inner, prior, t, seed=seed)
+            values.setdefault(f"rule@{t:g}", []).append(_held_out_value(per_query, tables, final, q, rest))
+            chosen.setdefault(f"rule@{t:g}", Counter())[final] += 1
+        for name in per_query:
+            values.setdefault(name, []).append(_held_out_value(per_query, tables, name, q, rest))
+    return {"queries": len(qids), "mean": {k: sum(v) / len(v) for k, v in values.items()},
+            "chosen": {k: dict(c.most_common()) for k, c in chosen.items()}}
+
+
+def _held_out_value(per_query: dict, tables: dict, name: str, q: str, rest: list[str]) -> float:
+    """``name``'s nDCG@10 on query ``q``; a fused system with the weights fitted on ``rest`` only."""
+    if name in tables:
+        table = tables[name][1]
+        return table[q][best_on(table, rest)]
+    return per_query[name][q]
+
+
+def run_rows(run: Path, thresholds: list[float]) -> dict:
+    cfg = OmegaConf.load(run / "config.yaml")
+    dataset = load_from_config(cfg.data)
+    _, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, cfg.train.seed)
+    fusion = bool(cfg.rerank.fusion)
+    scored = score_dev_systems(cfg, dataset, dev, run_model_dir(run, "run"), fusion)
+    prior = str(OmegaConf.select(cfg, "dev.prior", default=None) or DEFAULT_PRIOR)
+    if not fusion and prior.endswith(FUSED):
+        prior = prior[: -len(FUSED)]
+    out = nested_loo(scored.per_query, scored.tables, prior, thresholds, seed=int(cfg.train.seed))
+    out["dev"] = {n: sum(v.values()) / len(v) for n, v in scored.per_query.items()}
+    return {"run": str(run), "data": str(cfg.data.get("path") or cfg.data.name), "prior": prior, **out}
+
+
+def table(rows: list[dict]) -> str:
+    names = list(dict.fromkeys(k for r in rows for k in r["mean"]))
+    header = ["held-out dev nDCG@10", *(f"{Path(r['data']).name} ({r['queries']} q)" for r in rows), "mean"]
+    lines = [header]
+    for n in names:
+        vals = [r["mean"].get(n) for r in rows]
+        known = [v for v in vals if v is not None]
+        lines.append([n, *("-" if v is None else f"{v:.4f}" for v in vals), f"{sum(known) / len(known):.4f}" if len(known) == len(vals) else "-"])
+    widths = [max(len(x[i]) for x in lines) for i in range(len(header))]
+    fmt = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |"
+    return "\n".join([fmt(lines[0]), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [fmt(r) for r in lines[1:]])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="finished train run directories (config.yaml and model/)")
+    ap.add_argument("--thresholds", default="0,0.5,0.6,0.7,0.8,0.9", help="dev.min_stability values to compare")
+    args = ap.parse_args(argv)
+    thresholds = [float(x) for x in args.thresholds.split(",")]
+    for run in args.runs:
+        if not (run / "config.yaml").is_file():
+            print(f"error: {run}: not a train run directory (no config.yaml)", file=sys.stderr)
+            return 2
+    rows = [run_rows(run, thresholds) for run in args.runs]
+    print(table(rows))
+    for r in rows:
+        print(f"\n{r['run']} (prior {r['prior']}): chosen across the {r['queries']} folds")
+        for rule, c in r["chosen"].items():
+            print(f"  {rule}: " + ", ".join(f"{n} {k}" for n, k in c.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
