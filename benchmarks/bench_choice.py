@@ -67,18 +67,24 @@ def _held_out_value(per_query: dict, tables: dict, name: str, q: str, rest: list
     return per_query[name][q]
 
 
-def run_rows(run: Path, thresholds: list[float]) -> dict:
+def run_rows(run: Path, thresholds: list[float], priors: list[str] | None = None) -> dict:
     cfg = OmegaConf.load(run / "config.yaml")
     dataset = load_from_config(cfg.data)
     _, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, cfg.train.seed)
     fusion = bool(cfg.rerank.fusion)
     scored = score_dev_systems(cfg, dataset, dev, run_model_dir(run, "run"), fusion)
-    prior = str(OmegaConf.select(cfg, "dev.prior", default=None) or DEFAULT_PRIOR)
-    if not fusion and prior.endswith(FUSED):
-        prior = prior[: -len(FUSED)]
-    out = nested_loo(scored.per_query, scored.tables, prior, thresholds, seed=int(cfg.train.seed))
+    seed = int(cfg.train.seed)
+    out: dict = {"mean": {}, "chosen": {}}
+    for prior in priors or [str(OmegaConf.select(cfg, "dev.prior", default=None) or DEFAULT_PRIOR)]:
+        if not fusion and prior.endswith(FUSED):
+            prior = prior[: -len(FUSED)]
+        one = nested_loo(scored.per_query, scored.tables, prior, thresholds, seed=seed)
+        tag = "" if not priors or len(priors) == 1 else f" ({prior})"
+        out["queries"] = one["queries"]
+        out["mean"].update({(k + tag if k.startswith("rule@") else k): v for k, v in one["mean"].items()})
+        out["chosen"].update({k + tag: v for k, v in one["chosen"].items()})
     out["dev"] = {n: sum(v.values()) / len(v) for n, v in scored.per_query.items()}
-    return {"run": str(run), "data": str(cfg.data.get("path") or cfg.data.name), "prior": prior, **out}
+    return {"run": str(run), "data": str(cfg.data.get("path") or cfg.data.name), "prior": ", ".join(priors or []) or "the run's", **out}
 
 
 def table(rows: list[dict]) -> str:
@@ -98,13 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="finished train run directories (config.yaml and model/)")
     ap.add_argument("--thresholds", default="0,0.5,0.6,0.7,0.8,0.9", help="dev.min_stability values to compare")
+    ap.add_argument("--priors", default=None, help="dev.prior systems to compare (comma-separated); default: the run's own")
     args = ap.parse_args(argv)
     thresholds = [float(x) for x in args.thresholds.split(",")]
     for run in args.runs:
         if not (run / "config.yaml").is_file():
             print(f"error: {run}: not a train run directory (no config.yaml)", file=sys.stderr)
             return 2
-    rows = [run_rows(run, thresholds) for run in args.runs]
+    priors = args.priors.split(",") if args.priors else None
+    rows = [run_rows(run, thresholds, priors) for run in args.runs]
     print(table(rows))
     for r in rows:
         print(f"\n{r['run']} (prior {r['prior']}): chosen across the {r['queries']} folds")
