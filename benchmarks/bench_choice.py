@@ -21,13 +21,13 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rerankft.core.systems import FUSED
 from rerankft.data.dataset import carve_dev
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import (
     best_on,
     choose_with_prior,
     held_out,
+    prior_for_run,
     score_dev_systems,
 )
 from rerankft.scoring.loading import run_model_dir
@@ -76,8 +76,7 @@ def run_rows(run: Path, thresholds: list[float], priors: list[str] | None = None
     seed = int(cfg.train.seed)
     out: dict = {"mean": {}, "chosen": {}}
     for prior in priors or [str(OmegaConf.select(cfg, "dev.prior", default=None) or DEFAULT_PRIOR)]:
-        if not fusion and prior.endswith(FUSED):
-            prior = prior[: -len(FUSED)]
+        prior = prior_for_run(prior, fusion)
         one = nested_loo(scored.per_query, scored.tables, prior, thresholds, seed=seed)
         tag = "" if not priors or len(priors) == 1 else f" ({prior})"
         out["queries"] = one["queries"]

@@ -80,9 +80,9 @@ def test_dev_only_run_stops_before_the_test_split_and_its_table_reads_dev_json(t
 
 def test_score_as_text_puts_each_passages_bm25_level_before_it_in_rows_and_reranking(tmp_path, monkeypatch):
     """benchmarks/bench_score_as_text.py: Askari et al.'s [CLS] q [SEP] n [SEP] p [SEP], n the query's BM25 level 0..100."""
+    import bench_score_as_text as sat
     import numpy as np
 
-    import bench_score_as_text as sat
     from rerankft.data.dataset import RetrievalDataset
     from rerankft.mining.rows import MinedRow, MiningResult
     from rerankft.scoring.reranker import Reranker
@@ -137,3 +137,34 @@ def test_bench_choice_scores_each_rule_on_dev_queries_it_did_not_choose_on():
     assert out["mean"]["rule@0"] == pytest.approx((0.2 + 0.1 + 0.2) / 3)
     # With a share no maximum of two queries reaches, every fold falls back to the prior.
     assert out["chosen"]["rule@0.99"] == {fused: 3} and out["mean"]["rule@0.99"] == pytest.approx(0.0)
+
+
+def test_bench_choice_replays_a_run_with_each_prior_and_refuses_a_folder_that_is_not_one(tmp_path, monkeypatch, capsys):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import bench_choice
+
+    from rerankft.evaluation.fusion_fit import DevSystems
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("data: {name: toy, splits: {train: train}, dev_fraction: 0.5}\n"
+                                     "train: {seed: 0}\nrerank: {fusion: false}\n")
+    qids = [f"q{i}" for i in range(6)]
+    per_query = {"dense": {q: 0.5 for q in qids}, "dense>>tuned": {q: 0.6 for q in qids}, "hybrid>>tuned": {q: 0.4 for q in qids}}
+    seen = {}
+    monkeypatch.setattr(bench_choice, "load_from_config", lambda cfg: type("D", (), {"split": lambda self, s: {}})())
+    monkeypatch.setattr(bench_choice, "carve_dev", lambda qrels, frac, seed: ({}, {q: {} for q in qids}))
+    monkeypatch.setattr(bench_choice, "run_model_dir", lambda r, what: r / "model")
+
+    def fake_score(cfg, dataset, dev, model_dir, fusion):
+        seen["fusion"] = fusion
+        return DevSystems(per_query, {}, {}, {})
+
+    monkeypatch.setattr(bench_choice, "score_dev_systems", fake_score)
+    # Without fusion a +fusion prior means its unfused system; dense>>tuned wins every query, so every rule keeps it.
+    assert bench_choice.main([str(run), "--thresholds", "0,0.7", "--priors", "hybrid>>tuned+fusion,dense"]) == 0
+    out = capsys.readouterr().out
+    assert seen["fusion"] is False
+    assert "rule@0.7 (hybrid>>tuned)" in out and "rule@0.7 (dense)" in out and "dense>>tuned 6" in out
+    assert bench_choice.main([str(tmp_path)]) == 2
+    assert "not a train run directory" in capsys.readouterr().err

@@ -246,7 +246,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
     qids = sorted(dev_qrels)
     scored = score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion)
     dev = {n: _avg(v) for n, v in scored.per_query.items()}
-    prior = _prior(select(cfg, "dev.prior", None), fusion)
+    prior = prior_for_run(select(cfg, "dev.prior", None), fusion)
     min_share = float(select(cfg, "dev.min_stability", 0.0) or 0.0)  # 0.7 by default: configs/train.yaml
     final, stability, why = choose_with_prior(scored.per_query, prior, min_share, seed=int(cfg.train.seed))
     tuned_systems = {n: v for n, v in dev.items() if is_reranked(n)}
@@ -271,7 +271,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
     }
 
 
-def _prior(name, fusion: bool) -> str | None:
+def prior_for_run(name, fusion: bool) -> str | None:
     """``dev.prior`` as a system of this run: its fused variant only where fusion is fitted."""
     if not name:
         return None
