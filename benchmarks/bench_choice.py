@@ -32,7 +32,8 @@ from rerankft.evaluation.fusion_fit import (
 )
 from rerankft.scoring.loading import run_model_dir
 
-DEFAULT_PRIOR = "hybrid>>tuned+fusion"
+# Runs made before dev.prior existed get the recipe's default, read from the recipe itself.
+DEFAULT_PRIOR = str(OmegaConf.load(Path(__file__).resolve().parent.parent / "configs" / "train.yaml").dev.prior)
 
 
 def nested_loo(per_query: dict, tables: dict, prior: str | None, thresholds: list[float], seed: int = 0) -> dict:
@@ -50,7 +51,7 @@ def nested_loo(per_query: dict, tables: dict, prior: str | None, thresholds: lis
                 inner[name] = {x: pq[x] for x in rest}
 
         for t in thresholds:
-            final, _, _ = choose_with_prior(inner, prior, t, seed=seed)
+            final = choose_with_prior(inner, prior, t, seed=seed).system
             values.setdefault(f"rule@{t:g}", []).append(_held_out_value(per_query, tables, final, q, rest))
             chosen.setdefault(f"rule@{t:g}", Counter())[final] += 1
         for name in per_query:

@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from rerankft.core.errors import ConfigError, ModelError
 from rerankft.core.metrics import parse_measures
 from rerankft.core.settings import select
-from rerankft.core.systems import FUSED, SEP
+from rerankft.core.systems import FUSED, first_stage_of, reranker_of
 from rerankft.mining.pseudo import SOURCES
 from rerankft.mining.rows import FORMATS
 from rerankft.modeling.names import resolve_model_name
@@ -89,6 +89,7 @@ def validate_config(cfg: DictConfig) -> None:
     _check_train_windows(cfg)
     _check_loss(cfg)
     _check_eval(cfg)
+    _check_prior(cfg)
 
 
 def _check_train_windows(cfg: DictConfig) -> None:
@@ -126,7 +127,6 @@ def _check_eval(cfg: DictConfig) -> None:
                 raise ConfigError(f"eval.first_stages contains unknown first stage {str(name)!r}: use {', '.join(FIRST_STAGES)} (or run with retriever=trec_run)")
             if str(name) in ("run", "trec_run") and select(cfg, "retriever.kind") != "trec_run":
                 raise ConfigError(f"eval.first_stages names '{name}' but retriever is not trec_run: add retriever=trec_run retriever.path=<file>")
-    _check_prior(cfg)
     wanted = select(cfg, "eval.rerank_first_stages")
     if isinstance(wanted, str) and wanted != "dev":
         raise ConfigError(f"eval.rerank_first_stages={wanted!r}: give a list of first stages, null (all) or dev (the one chosen on dev)")
@@ -141,8 +141,7 @@ def _check_prior(cfg: DictConfig) -> None:
     prior = select(cfg, "dev.prior")
     if not prior:
         return
-    first, sep, rest = str(prior).partition(SEP)
-    if first not in FIRST_STAGES or (sep and rest not in ("tuned", "tuned" + FUSED)):
+    if first_stage_of(str(prior)) not in FIRST_STAGES or reranker_of(str(prior)) not in (None, "tuned", "tuned" + FUSED):
         raise ConfigError(f"dev.prior={prior!r} is not a system name: use <first stage>, <first stage>>>tuned or "
                           f"<first stage>>>tuned+fusion with a first stage among {', '.join(FIRST_STAGES)}")
 

@@ -168,13 +168,13 @@ def test_an_unsettled_dev_maximum_gives_way_to_the_prior_a_settled_one_does_not(
     qids = [f"q{i}" for i in range(10)]
     # Settled: dense>>tuned is ahead on every query, so it wins every resample and stays final.
     settled = {"bm25": {q: 0.3 for q in qids}, "dense>>tuned": {q: 0.6 for q in qids}, prior: {q: 0.5 for q in qids}}
-    final, share, why = choose_with_prior(settled, prior, 0.7)
-    assert final == "dense>>tuned" and share["dense>>tuned"] == 1.0 and why.startswith("dev maximum")
+    final, best, share, why = choose_with_prior(settled, prior, 0.7)
+    assert final == best == "dense>>tuned" and share["dense>>tuned"] == 1.0 and why.startswith("dev maximum")
     # Unsettled: bm25>>tuned has the best mean by a hair, won on half the queries; dense>>tuned on the other half.
     split = {"bm25>>tuned": {q: (0.9 if i % 2 else 0.31) for i, q in enumerate(qids)},
              "dense>>tuned": {q: (0.3 if i % 2 else 0.9) for i, q in enumerate(qids)}, prior: {q: 0.55 for q in qids}}
-    final, share, why = choose_with_prior(split, prior, 0.7)
-    assert final == prior and share["bm25>>tuned"] < 0.7 and "bm25>>tuned won only" in why
+    final, best, share, why = choose_with_prior(split, prior, 0.7)
+    assert final == prior and best == "bm25>>tuned" and share["bm25>>tuned"] < 0.7 and "bm25>>tuned won only" in why
     # The same values with the rule off (0), a looser share, or no prior among the systems: the dev maximum.
     assert choose_with_prior(split, prior, 0.0)[0] == "bm25>>tuned"
     assert choose_with_prior(split, prior, share["bm25>>tuned"])[0] == "bm25>>tuned"

@@ -28,7 +28,7 @@ import logging
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, NamedTuple
 
 from rerankft.core.metrics import evaluate_run, ndcg_at_10
 from rerankft.core.runs import Run, ranked_ids
@@ -210,8 +210,15 @@ def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -
     return out
 
 
+class FinalChoice(NamedTuple):
+    system: str  # the final system
+    dev_maximum: str  # the best system on dev (the final one unless the prior replaced it)
+    stability: dict[str, float]  # share of bootstrap resamples of the dev queries each system wins
+    why: str  # the reason, in words
+
+
 def choose_with_prior(per_query: Mapping[str, Mapping[str, float]], prior: str | None, min_share: float,
-                      seed: int = 0) -> tuple[str, dict[str, float], str]:
+                      seed: int = 0) -> FinalChoice:
     """The final system: the dev maximum where dev is clear, else the ``prior`` system named in advance.
 
     "Clear" means the maximum wins at least ``min_share`` of the bootstrap resamples of the dev
@@ -219,7 +226,7 @@ def choose_with_prior(per_query: Mapping[str, Mapping[str, float]], prior: str |
     follows whichever system the drawn queries favour; in a nested leave-one-out over the dev
     queries (``benchmarks/bench_choice.py``) that argmax was worth less than a fixed system on the
     collections where dev could not separate the leaders, and as much as the best fixed system
-    where it could. Returns ``(final, stability shares, the reason in words)``. ``min_share`` 0
+    where it could. ``min_share`` 0
     (or no prior among the systems) is the plain dev maximum.
     """
     dev = {n: _avg(v) for n, v in per_query.items()}
@@ -227,10 +234,9 @@ def choose_with_prior(per_query: Mapping[str, Mapping[str, float]], prior: str |
     stability = final_stability(per_query, seed=seed)
     share = stability.get(best, 0.0)
     if prior and prior in dev and best != prior and stability and share < min_share:
-        return prior, stability, (f"prior: the dev maximum {best} won only {share:.0%} of the resamples "
-                                  f"(< dev.min_stability {min_share:.0%}), so the system named in advance")
-    why = "dev maximum" + (f", won {share:.0%} of the resamples" if stability else "")
-    return best, stability, why
+        return FinalChoice(prior, best, stability, f"prior: the dev maximum {best} won only {share:.0%} of the "
+                           f"resamples (< dev.min_stability {min_share:.0%}), so the system named in advance")
+    return FinalChoice(best, best, stability, "dev maximum" + (f", won {share:.0%} of the resamples" if stability else ""))
 
 
 def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict | None:
@@ -248,7 +254,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
     dev = {n: _avg(v) for n, v in scored.per_query.items()}
     prior = prior_for_run(select(cfg, "dev.prior", None), fusion)
     min_share = float(select(cfg, "dev.min_stability", 0.0) or 0.0)  # 0.7 by default: configs/train.yaml
-    final, stability, why = choose_with_prior(scored.per_query, prior, min_share, seed=int(cfg.train.seed))
+    final, best, stability, why = choose_with_prior(scored.per_query, prior, min_share, seed=int(cfg.train.seed))
     tuned_systems = {n: v for n, v in dev.items() if is_reranked(n)}
     # The candidates tuned reranks: the final system's own where it reranks, else those of the best tuned system.
     candidates = first_stage_of(final if is_reranked(final) else choose_final(tuned_systems))
@@ -265,7 +271,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
         "selection": (f"fused systems compete with their {CV_FOLDS}-fold cross-validated dev nDCG@10 (each dev query "
                       "scored with weights fitted on the other folds); their weights are then fitted on every dev query"),
         "final": final,
-        "final_rule": {"prior": prior, "min_stability": min_share, "dev_maximum": choose_final(dev), "why": why},
+        "final_rule": {"prior": prior, "min_stability": min_share, "dev_maximum": best, "why": why},
         "final_stability": {"resamples": STABILITY_SAMPLES, "share": stability},
         "candidates": candidates,
     }
