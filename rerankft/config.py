@@ -74,6 +74,7 @@ def validate_config(cfg: DictConfig) -> None:
         _positive_int(cfg, key)
     _positive_int(cfg, "train.max_steps", allow_minus_one=True)
     _check_adapt(cfg)
+    _check_bi_encoder(cfg)
     for key in ("train.learning_rate", "train.epochs"):
         _positive_number(cfg, key)
     backend = select(cfg, "rerank.backend")
@@ -111,6 +112,18 @@ def _check_adapt(cfg: DictConfig) -> None:
         _positive_int(cfg, key)
     if select(cfg, "adapt.source") not in SOURCES:
         raise ConfigError(f"adapt.source={select(cfg, 'adapt.source')!r} is unknown: use one of {', '.join(SOURCES)}")
+
+
+def _check_bi_encoder(cfg: DictConfig) -> None:
+    kind = select(cfg, "bi_encoder.kind")
+    if kind is None or kind == "none":
+        return
+    if kind != "mnrl":
+        raise ConfigError(f"bi_encoder.kind={kind!r} is unknown: use bi_encoder=mnrl or bi_encoder=none")
+    for key in ("bi_encoder.epochs", "bi_encoder.max_steps", "bi_encoder.batch_size", "bi_encoder.max_seq_length"):
+        _positive_int(cfg, key)
+    for key in ("bi_encoder.learning_rate",):
+        _positive_number(cfg, key)
 
 
 def _check_eval(cfg: DictConfig) -> None:

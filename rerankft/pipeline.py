@@ -28,13 +28,17 @@ from rerankft.data.dataset import carve_dev
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.benchmark import first_reranked_system, run_benchmark
 from rerankft.evaluation.fusion_fit import fit_fusion
-from rerankft.evaluation.rerankers import read_fusion, resolve_rerankers
+from rerankft.evaluation.rerankers import (
+    read_fusion,
+    resolve_rerankers,
+    with_signal_paths,
+)
 from rerankft.mining.miner import mine_hard_negatives
 from rerankft.mining.pseudo import SPLIT as PSEUDO_SPLIT
 from rerankft.mining.pseudo import pseudo_query_dataset
 from rerankft.publish.hub import preflight as hub_preflight
 from rerankft.publish.hub import publish, push_run
-from rerankft.retrieval.factory import build_retriever
+from rerankft.retrieval.factory import build_first_stage, build_retriever
 from rerankft.scoring.empty import demote_empty_in_run
 from rerankft.scoring.openvino import model_calibration_pairs, write_calibration_pairs
 from rerankft.scoring.reranker import Reranker
@@ -89,19 +93,22 @@ def train(cfg: DictConfig) -> float:
     # train.resume=<run dir> continues from its last checkpoint (scripts/train.py then runs in that directory).
     result = fit_cross_encoder(cfg, dataset, mined, dev_qrels, dev_run, out, adapt_mined=adapt_mined)
     clock.lap("training")  # adaptation, training steps, dev evaluations, checkpoints
+    # 4b. bi_encoder=mnrl: the bi-encoder fine-tuned on the same rows, the fusion's dense signal.
+    signal_models, bi_summary = _bi_encoder_signal(cfg, mined, out, clock)
 
     # 5. On the dev queries: fusion weights of tuned with BM25 and dense scores, which first stage's
     # candidates to rerank, and the final system. Then the benchmark of base vs tuned on the test
     # split (same candidates for every reranker), which reports that final system's test figures.
     # Under `accelerate launch` every rank scores its share of the queries; rank 0 writes.
-    selection = fit_fusion(cfg, dataset, dev_qrels, result.model_dir, fusion=cfg.rerank.fusion)
+    selection = fit_fusion(cfg, dataset, dev_qrels, result.model_dir, fusion=cfg.rerank.fusion, signal_models=signal_models)
     if selection is not None and main:
         write_json(out / "fusion.json", selection)
+    selection = with_signal_paths(selection, out) if selection else selection  # fusion.json keeps them relative
     clock.lap("dev_fusion")
     if cfg.dev.get("only"):  # dev.only=true: an ablation run; the test split is never scored
         if main:
             write_json(out / "dev.json", {"dev": result.dev_summary, "fusion": selection, "train": result.train_summary,
-                                          "timings": clock.summary()})
+                                          "bi_encoder": bi_summary, "timings": clock.summary()})
             log.info("dev.only: stopped after the dev choices; run directory: %s", out)
         return float(result.best_dev)
     rerankers = {"base": result.base_model or cfg.model.name, "tuned": str(result.model_dir)}
@@ -110,6 +117,8 @@ def train(cfg: DictConfig) -> float:
     if not main:
         return float(result.best_dev)
     metrics["dev"] = result.dev_summary
+    if bi_summary:
+        metrics["bi_encoder"] = bi_summary
     clock.lap("test_benchmark")  # first stages, every reranker's test scoring, latency, report
     metrics["timings"] = clock.summary()
     write_json(out / "metrics.json", metrics)
@@ -120,6 +129,27 @@ def train(cfg: DictConfig) -> float:
     if cfg.hub.push or cfg.hub.dry_run:
         publish(cfg.hub, out)
     return float(result.best_dev)
+
+
+def _bi_encoder_signal(cfg: DictConfig, mined, out: Path, clock: StageClock) -> tuple[dict, dict | None]:
+    """({"dense": <run>/bi_encoder}, its training summary) with bi_encoder=mnrl and fusion on, else ({}, None).
+
+    The first stages (candidates, baselines) keep the untrained bi-encoder: a user who trains
+    nothing gets those; only the fused systems read the tuned one.
+    """
+    from rerankft.training.bi_encoder import (
+        fit_bi_encoder,  # pulls torch + sentence-transformers: seconds
+    )
+
+    if cfg.bi_encoder.kind == "none" or not cfg.rerank.fusion:
+        return {}, None
+    bi_dir = out / "bi_encoder"
+    summary = None
+    if not (cfg.train.resume and bi_dir.is_dir()):  # a resumed run keeps the one it finished
+        base = build_first_stage("dense", cfg, cfg.cache_dir).model_name
+        summary = fit_bi_encoder(cfg.bi_encoder, base, mined, bi_dir, seed=cfg.train.seed, precision=cfg.train.precision)
+    clock.lap("bi_encoder")
+    return {"dense": str(bi_dir)}, summary
 
 
 # ----------------------------------------------------------------------------- evaluate

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # Groups selectable on the command line, with the primary configs that use them.
 GROUPS = {"data": ("train", "eval"), "model": ("train", "eval"), "retriever": ("train", "eval"),
-          "miner": ("train",), "loss": ("train",), "adapt": ("train",), "experiment": ("train",),
+          "miner": ("train",), "loss": ("train",), "adapt": ("train",), "bi_encoder": ("train",), "experiment": ("train",),
           "rerank": ("train", "eval", "rerank_file")}
 REQUIRED = {"data/beir_local": ["data.path=/tmp/x"], "data/pairs_jsonl": ["data.path=/tmp/x.jsonl"],
             "data/beir_hub": ["data.name=scifact"], "retriever/trec_run": ["retriever.path=/tmp/run.trec"]}

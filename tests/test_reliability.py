@@ -175,6 +175,9 @@ def test_every_shipped_loss_and_the_defaults_pass_validation():
     ("dev.min_stability=1.5", "dev.min_stability=1.5 is invalid: expected a share between 0 and 1"),
     ("dev.prior='splade>>tuned'", "dev.prior='splade>>tuned' is not a system name"),  # '>' needs quotes in Hydra
     ("dev.prior='dense>>student'", "dev.prior='dense>>student' is not a system name"),
+    ("bi_encoder.max_steps=0", "bi_encoder.max_steps=0 is invalid: expected a positive integer"),
+    ("bi_encoder.learning_rate=-1", "bi_encoder.learning_rate=-1 is invalid: expected a positive number"),
+    ("bi_encoder.kind=colbert", "bi_encoder.kind='colbert' is unknown: use bi_encoder=mnrl or bi_encoder=none"),
 ])
 def test_config_errors_name_the_key(override, message):
     from rerankft.config import validate_config

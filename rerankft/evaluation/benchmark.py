@@ -49,7 +49,7 @@ from rerankft.evaluation.rerankers import (
     retrieve_first_stages,
 )
 from rerankft.evaluation.stats import bootstrap_ci
-from rerankft.retrieval.factory import build_first_stage
+from rerankft.retrieval.factory import build_signal
 from rerankft.scoring.fusion import fuse, fuse_signals
 from rerankft.scoring.reranker import STAT_COUNTERS
 
@@ -178,16 +178,18 @@ def query_latency(reranker, dataset, candidates: Run, top_k: int, query_ids: lis
             "p95_ms": round(float(np.percentile(times, 95)), 1), "max_ms": round(max(times), 1)}
 
 
-def _fused_scores(cfg, dataset, reranked: Run, candidates: Run, weight) -> Run:
+def _fused_scores(cfg, dataset, reranked: Run, candidates: Run, weight, signal_models: Mapping[str, str]) -> Run:
     """A fitted fusion applied to test scores: a float is the old single first-stage weight, a dict
-    weights the exact BM25 / dense scores of every candidate (:mod:`rerankft.evaluation.fusion_fit`)."""
+    weights the exact BM25 / dense scores of every candidate (:mod:`rerankft.evaluation.fusion_fit`),
+    the dense one from the run's fine-tuned bi-encoder where ``signal_models`` names it."""
     if not isinstance(weight, Mapping):
         return fuse(reranked, candidates, float(weight))
-    used = {n: build_first_stage(n, cfg, select(cfg, "cache_dir", None)) for n, w in weight.items() if float(w) > 0}
+    used = {n: build_signal(n, cfg, select(cfg, "cache_dir", None), signal_models.get(n)) for n, w in weight.items() if float(w) > 0}
     return fuse_signals(reranked, signal_runs(dataset, candidates, used), weight)
 
 
-def _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s: Settings, query_ids):
+def _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s: Settings, query_ids,
+                signal_models: Mapping[str, str]):
     """Every reranker over every reranked first stage's candidates: (rankings, cost) per system."""
     rankings: dict[str, dict[str, list[str]]] = {}
     cost: dict[str, dict] = {}
@@ -214,7 +216,7 @@ def _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_
             weight = fusion.get(name, {}).get(fs)
             if weight is not None:
                 fused = f"{sys_name}{FUSED}"
-                scores = _fused_scores(cfg, dataset, reranked, candidates[fs], weight)
+                scores = _fused_scores(cfg, dataset, reranked, candidates[fs], weight, signal_models)
                 rankings[fused] = rerank_with_tail(fs_runs[fs], scores, s.top_k)
                 cost[fused] = {**cost[sys_name], "fusion_weight": weight if isinstance(weight, Mapping) else float(weight)}
         del reranker
@@ -268,7 +270,8 @@ def run_benchmark(
 
     # 3-4. Rerankers (one model load each, the same candidates for each first stage) and oracles.
     factory = reranker_factory or make_reranker_factory(cfg)
-    rankings, cost = _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s, query_ids)
+    rankings, cost = _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_fs, fusion, s, query_ids,
+                                 selection.get("signal_models") or {})
     if distributed.rank() != 0:  # rank 0 holds every rank's share: it writes the one report
         return {}
     for fs, run in fs_runs.items():
@@ -295,7 +298,7 @@ def run_benchmark(
         "headroom": headroom(reranked_systems, scores, s.measures),
         "cost": cost,
         "rerankers": {**dict(rerankers), **{f"{n}{FUSED}": rerankers[n] for n in fusion}},
-        "fusion": {f"{n}{FUSED}": {"reranker": n, "weights": w} for n, w in fusion.items()},
+        "fusion": {f"{n}{FUSED}": {"reranker": n, "weights": w, **_signal_models(selection)} for n, w in fusion.items()},
         "first_stages": {
             fs: {**fs_info.get(fs, {}), "depth": s.depth, "candidates": sum(len(v) for v in candidates[fs].values()),
                  "recall_at_top_k": candidate_recall[fs]}
@@ -318,6 +321,12 @@ def _first_stages(cfg, dataset, query_ids, s: Settings, given: Mapping[str, Run]
     if not names:
         raise ConfigError("eval.first_stages is empty: give at least one of bm25, dense")
     return retrieve_first_stages(cfg, dataset, names, query_ids, s.depth)
+
+
+def _signal_models(selection: Mapping) -> dict:
+    """``{"signal_models": {...}}`` where a run's fused systems read their own models (bi_encoder=mnrl), else {}."""
+    models = dict(selection.get("signal_models") or {})
+    return {"signal_models": models} if models else {}
 
 
 def _system_order(fs_runs, rerankers, fusion, rankings) -> tuple[list[str], list[str]]:

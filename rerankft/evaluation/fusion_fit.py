@@ -6,6 +6,7 @@ Everything here runs on the dev queries carved from the training split, never on
   are reranked by the tuned model exactly as the benchmark will rerank the test queries';
 * the fusion weights of ``(1 - sum w) * z(tuned) + w_bm25 * z(bm25) + w_dense * z(dense)`` are the
   grid point with the best dev nDCG@10 (least total weight wins ties), see :mod:`rerankft.scoring.fusion`;
+  ``z(dense)`` is the run's fine-tuned bi-encoder's score where it trained one (``bi_encoder=mnrl``);
 * the **final system** is the one with the best dev nDCG@10 among every first stage alone, the
   tuned reranker on each one's candidates and its fused variant (simpler systems win ties). The
   benchmark reports it as ``metrics.json["final"]`` and the report headlines it. A fused system
@@ -28,6 +29,7 @@ import logging
 import random
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping, NamedTuple
 
 from rerankft.core.metrics import evaluate_run, ndcg_at_10
@@ -39,7 +41,7 @@ from rerankft.evaluation.rerankers import (
     make_reranker_factory,
     rerank_shared,
 )
-from rerankft.retrieval.factory import build_first_stage
+from rerankft.retrieval.factory import build_first_stage, build_signal
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid
 
 log = logging.getLogger("rerankft")
@@ -177,13 +179,21 @@ class DevSystems:
     fitted: dict[str, float]  # fused system -> its in-sample dev nDCG@10 (optimistic: fitted on it)
 
 
-def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> DevSystems:
-    """Rerank every first stage's dev candidates with ``model_dir`` and fit the fusion weights on them."""
+def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True,
+                      signal_models: Mapping[str, str] | None = None) -> DevSystems:
+    """Rerank every first stage's dev candidates with ``model_dir`` and fit the fusion weights on them.
+
+    ``signal_models`` ({"dense": <folder>}): a signal scored by its own model (the run's fine-tuned
+    bi-encoder) instead of the first stage of that name; the candidates are the first stages' as always.
+    """
     top_k = int(cfg.rerank.top_k)
     qids = sorted(dev_qrels)
-    # Each retriever is built once: the BM25 and dense first stages are also the fusion signals.
-    retrievers = {n: build_first_stage(n, cfg, select(cfg, "cache_dir", None)) for n in dict.fromkeys([*first_stage_names(cfg), *SIGNALS])}
-    signals = {n: retrievers[n] for n in SIGNALS}
+    cache_dir = select(cfg, "cache_dir", None)
+    signal_models = dict(signal_models or {})
+    # Each retriever is built once: the BM25 and dense first stages are also the fusion signals (unless a signal has its own model).
+    retrievers = {n: build_first_stage(n, cfg, cache_dir)
+                  for n in dict.fromkeys([*first_stage_names(cfg), *(s for s in SIGNALS if s not in signal_models)])}
+    signals = {n: build_signal(n, cfg, cache_dir, signal_models[n]) if n in signal_models else retrievers[n] for n in SIGNALS}
     reranker = make_reranker_factory(cfg)(str(model_dir))  # the benchmark's own settings
     out = DevSystems({}, {}, {}, {})
     runs = {fs: retrievers[fs].retrieve(dataset, qids, k=top_k) for fs in first_stage_names(cfg)}
@@ -239,7 +249,7 @@ def choose_with_prior(per_query: Mapping[str, Mapping[str, float]], prior: str |
     return FinalChoice(best, best, stability, "dev maximum" + (f", won {share:.0%} of the resamples" if stability else ""))
 
 
-def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict | None:
+def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True, signal_models: Mapping[str, str] | None = None) -> dict | None:
     """Rerank every first stage's dev candidates with ``model_dir``; fit fusion weights; choose the final system.
 
     Returns what ``fusion.json`` holds (weights per first stage, dev nDCG@10 of every system, the
@@ -250,7 +260,8 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
         log.warning("no dev queries: no fusion weights fitted and no final system chosen")
         return None
     qids = sorted(dev_qrels)
-    scored = score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion)
+    signal_models = dict(signal_models or {}) if fusion else {}
+    scored = score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion, signal_models)
     dev = {n: _avg(v) for n, v in scored.per_query.items()}
     prior = prior_for_run(select(cfg, "dev.prior", None), fusion)
     min_share = float(select(cfg, "dev.min_stability", 0.0) or 0.0)  # 0.7 by default: configs/train.yaml
@@ -263,6 +274,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
     return {
         "method": "(1 - sum w) * z(tuned) + sum w_s * z(signal s), z-scores per query over the top-k candidates",
         "signals": list(SIGNALS) if fusion else [],
+        "signal_models": {n: _relative_to(p, Path(model_dir).parent) for n, p in signal_models.items()},
         "weights": scored.weights,
         "dev_queries": len(qids),
         "top_k": int(cfg.rerank.top_k),
@@ -275,6 +287,14 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True) -> dict 
         "final_stability": {"resamples": STABILITY_SAMPLES, "share": stability},
         "candidates": candidates,
     }
+
+
+def _relative_to(path, folder: Path) -> str:
+    p = Path(path)
+    try:
+        return str(p.resolve().relative_to(folder.resolve()))
+    except ValueError:
+        return str(p)
 
 
 def prior_for_run(name, fusion: bool) -> str | None:

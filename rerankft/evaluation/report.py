@@ -304,7 +304,9 @@ def markdown(metrics: dict) -> str:
         for name, f in fusion.items():
             parts.append(f"- {name}: weights fitted on the dev queries (never the test split), per first stage's candidates: "
                          f"{_weights_text(f['weights'])}. Scores are z-normalised per query over the top {metrics['top_k']}; "
-                         f"the reranker keeps the rest of the weight; it costs no extra model calls.")
+                         f"the reranker keeps the rest of the weight; it costs no extra model calls."
+                         + "".join(f" Its {sig} signal is the run's fine-tuned bi-encoder ({path}), not the untrained "
+                                   f"{sig} first stage." for sig, path in (f.get("signal_models") or {}).items()))
         parts.append("")
     parts += [
         "## Files",

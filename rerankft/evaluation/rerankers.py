@@ -18,7 +18,12 @@ from rerankft.core.systems import ORACLE, SEP
 from rerankft.modeling.names import resolve_model_name
 from rerankft.retrieval.factory import build_first_stage
 from rerankft.scoring.cascade import Cascade, check_keep
-from rerankft.scoring.library import LibraryReranker, is_library_entry, parse_entry, preflight
+from rerankft.scoring.library import (
+    LibraryReranker,
+    is_library_entry,
+    parse_entry,
+    preflight,
+)
 from rerankft.scoring.loading import cross_encoder_check, run_model_dir
 from rerankft.scoring.reranker import Reranker
 from rerankft.scoring.windows import windowing_kwargs
@@ -126,10 +131,28 @@ def read_fusion(tuned: str | None) -> dict | None:
     for f in (p / "fusion.json", p.parent / "fusion.json"):
         if f.is_file():
             try:
-                return json.loads(f.read_text(encoding="utf-8"))
+                selection = json.loads(f.read_text(encoding="utf-8"))
             except (OSError, json.JSONDecodeError) as e:
                 raise ModelError(f"{f} is unreadable ({e}); delete it or re-run training") from None
+            return with_signal_paths(selection, f.parent)
     return None
+
+
+def with_signal_paths(selection: dict, run: Path) -> dict:
+    """``selection["signal_models"]`` (a run's own models, relative to its folder) as paths that exist.
+
+    A fused system whose dense signal is the run's fine-tuned bi-encoder cannot be scored with
+    another one: a missing folder is one ModelError naming it, before any model loads.
+    """
+    models = {}
+    for name, path in (selection.get("signal_models") or {}).items():
+        p = Path(str(path)).expanduser()
+        p = p if p.is_absolute() else Path(run) / p
+        if not p.is_dir():
+            raise ModelError(f"{Path(run) / 'fusion.json'}: the fused system's {name} signal {path!r} is not a folder "
+                             f"({p}); copy the run directory whole, or evaluate with rerank.fusion=false")
+        models[name] = str(p)
+    return {**selection, "signal_models": models} if models else selection
 
 
 def retrieve_first_stages(cfg, dataset, names: list[str], query_ids: list[str], depth: int) -> tuple[dict[str, Run], dict]:

@@ -44,3 +44,20 @@ def build_first_stage(name: str, cfg, cache_dir):
     if current_kind == name:
         return build_retriever(current, cache_dir)
     return build_retriever(retriever_config(name), cache_dir)
+
+
+def build_signal(name: str, cfg, cache_dir, model: str | None = None):
+    """A fusion signal's scorer: the first stage ``name``, or for ``dense`` with ``model`` the same
+    settings with that bi-encoder (a train run's fine-tuned one: ``fusion.json["signal_models"]``)."""
+    if model is None:
+        return build_first_stage(name, cfg, cache_dir)
+    if name != "dense":
+        raise ConfigError(f"a fusion signal's own model is only for the dense signal, not {name!r}")
+    current = _cfg_get(cfg, "retriever", None) if cfg is not None else None
+    if _cfg_get(current, "kind", None) == "dense":
+        from omegaconf import OmegaConf
+
+        base = OmegaConf.to_container(current) if OmegaConf.is_config(current) else dict(current)
+    else:
+        base = retriever_config("dense")
+    return build_retriever({**base, "kind": "dense", "name": str(model)}, cache_dir)
