@@ -137,17 +137,18 @@ def _bi_encoder_signal(cfg: DictConfig, mined, out: Path, clock: StageClock) -> 
     The first stages (candidates, baselines) keep the untrained bi-encoder: a user who trains
     nothing gets those; only the fused systems read the tuned one.
     """
+    bi = cfg.get("bi_encoder")
+    if not bi or bi.kind == "none" or not cfg.rerank.fusion:
+        return {}, None
     from rerankft.training.bi_encoder import (
         fit_bi_encoder,  # pulls torch + sentence-transformers: seconds
     )
 
-    if cfg.bi_encoder.kind == "none" or not cfg.rerank.fusion:
-        return {}, None
     bi_dir = out / "bi_encoder"
     summary = None
     if not (cfg.train.resume and bi_dir.is_dir()):  # a resumed run keeps the one it finished
         base = build_first_stage("dense", cfg, cfg.cache_dir).model_name
-        summary = fit_bi_encoder(cfg.bi_encoder, base, mined, bi_dir, seed=cfg.train.seed, precision=cfg.train.precision)
+        summary = fit_bi_encoder(bi, base, mined, bi_dir, seed=cfg.train.seed, precision=cfg.train.precision)
     clock.lap("bi_encoder")
     return {"dense": str(bi_dir)}, summary
 
