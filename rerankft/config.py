@@ -122,8 +122,7 @@ def _check_bi_encoder(cfg: DictConfig) -> None:
         raise ConfigError(f"bi_encoder.kind={kind!r} is unknown: use bi_encoder=mnrl or bi_encoder=none")
     for key in ("bi_encoder.epochs", "bi_encoder.max_steps", "bi_encoder.batch_size", "bi_encoder.max_seq_length"):
         _positive_int(cfg, key)
-    for key in ("bi_encoder.learning_rate",):
-        _positive_number(cfg, key)
+    _positive_number(cfg, "bi_encoder.learning_rate")
 
 
 def _check_eval(cfg: DictConfig) -> None:

@@ -147,8 +147,9 @@ def _bi_encoder_signal(cfg: DictConfig, mined, out: Path, clock: StageClock) -> 
     bi_dir = out / "bi_encoder"
     summary = None
     if not (cfg.train.resume and bi_dir.is_dir()):  # a resumed run keeps the one it finished
-        base = build_first_stage("dense", cfg, cfg.cache_dir).model_name
-        summary = fit_bi_encoder(bi, base, mined, bi_dir, seed=cfg.train.seed, precision=cfg.train.precision)
+        dense = build_first_stage("dense", cfg, cfg.cache_dir)  # a fresh copy of the first stage's model, trained in place
+        summary = {"base": dense.model_name,
+                   **fit_bi_encoder(bi, dense.model, mined, bi_dir, seed=cfg.train.seed, precision=cfg.train.precision)}
     clock.lap("bi_encoder")
     return {"dense": str(bi_dir)}, summary
 

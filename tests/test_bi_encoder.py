@@ -49,7 +49,7 @@ def test_fit_bi_encoder_moves_the_weights_and_saves_a_bi_encoder_that_loads(tmp_
     bi = OmegaConf.create({"kind": "mnrl", "epochs": 1, "max_steps": 2, "learning_rate": 1e-4, "batch_size": 4, "max_seq_length": 32})
     out = tmp_path / "run" / "bi_encoder"
     out.parent.mkdir()
-    summary = fit_bi_encoder(bi, BASE, mined, out, seed=3, precision="fp32")
+    summary = fit_bi_encoder(bi, SentenceTransformer(resolve_model_name(BASE)), mined, out, seed=3, precision="fp32")
     assert summary["steps"] == 2 and summary["rows"] == 8 and summary["model_dir"] == str(out)
     assert not (tmp_path / "run" / "bi_encoder_checkpoints").exists()  # nothing but the model is left behind
     texts = [ds.queries["q0"], ds.doc_text("d0")]

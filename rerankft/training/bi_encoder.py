@@ -27,10 +27,9 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rerankft.core.distributed import world_size
-from rerankft.core.errors import ConfigError, ModelError
+from rerankft.core.errors import ConfigError
 from rerankft.core.io import atomic_dir
 from rerankft.core.runtime import is_main_process
-from rerankft.modeling.names import resolve_model_name
 from rerankft.training.train_log import InterruptCallback
 
 log = logging.getLogger("rerankft")
@@ -44,14 +43,15 @@ def training_triples(mined):
     return rows
 
 
-def fit_bi_encoder(bi: DictConfig, base_name: str, mined, out_dir: Path, seed: int, precision: str) -> dict:
-    """Fine-tune ``base_name`` (the dense first stage's model) on ``mined``; save it to ``out_dir``.
+def fit_bi_encoder(bi: DictConfig, model, mined, out_dir: Path, seed: int, precision: str) -> dict:
+    """Fine-tune ``model`` in place on ``mined``; save it to ``out_dir``.
 
-    Returns a summary for metrics.json. ``precision`` is ``train.precision`` (weights stay fp32).
-    The cost is bounded by ``bi.max_steps`` optimizer steps.
+    ``model`` is a fresh copy of the dense first stage's SentenceTransformer (``DenseRetriever.model``:
+    loaded, and a load failure reported, as for retrieval). Returns a summary for metrics.json.
+    ``precision`` is ``train.precision`` (weights stay fp32). The cost is bounded by ``bi.max_steps``
+    optimizer steps.
     """
     from sentence_transformers import (
-        SentenceTransformer,
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
@@ -67,11 +67,6 @@ def fit_bi_encoder(bi: DictConfig, base_name: str, mined, out_dir: Path, seed: i
 
     out_dir = Path(out_dir)
     set_seed(int(seed))
-    try:
-        model = SentenceTransformer(resolve_model_name(base_name))
-    except Exception as e:
-        raise ModelError(f"bi_encoder: the dense first stage's model {base_name!r} could not be loaded "
-                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from e
     if bi.get("max_seq_length"):
         model.max_seq_length = int(bi.max_seq_length)
     rows = training_triples(mined)
@@ -111,7 +106,7 @@ def fit_bi_encoder(bi: DictConfig, base_name: str, mined, out_dir: Path, seed: i
         with contextlib.suppress(OSError):
             (out_dir.parent / "bi_encoder_checkpoints").rmdir()  # made by the trainer; nothing is saved there
     trainer.accelerator.wait_for_everyone()
-    summary = {"base": base_name, "model_dir": str(out_dir), "rows": len(rows), "steps": int(trainer.state.global_step),
+    summary = {"model_dir": str(out_dir), "rows": len(rows), "steps": int(trainer.state.global_step),
                "learning_rate": float(bi.learning_rate), "train_loss": round(float(output.training_loss), 4),
                "seconds": round(seconds, 1), "precision": {k: v for k, v in flags.items() if v} or "fp32"}
     log.info("bi-encoder fine-tuned: %d steps on %d rows in %.0f s, saved to %s", summary["steps"], len(rows), seconds, out_dir)
