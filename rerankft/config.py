@@ -13,7 +13,7 @@ from rerankft.core.systems import FUSED, first_stage_of, reranker_of
 from rerankft.mining.pseudo import SOURCES
 from rerankft.mining.rows import FORMATS
 from rerankft.modeling.names import resolve_model_name
-from rerankft.retrieval.factory import FIRST_STAGES
+from rerankft.retrieval.factory import FIRST_STAGES, TUNABLE, TUNED_SUFFIX
 from rerankft.scoring.library import is_library_entry
 from rerankft.scoring.loading import BACKENDS
 from rerankft.scoring.windows import check_windowing
@@ -153,9 +153,11 @@ def _check_prior(cfg: DictConfig) -> None:
     prior = select(cfg, "dev.prior")
     if not prior:
         return
-    if first_stage_of(str(prior)) not in FIRST_STAGES or reranker_of(str(prior)) not in (None, "tuned", "tuned" + FUSED):
+    # The tuned bi-encoder's first stages (dense-ft, hybrid-ft) are systems of runs that train one (bi_encoder=mnrl).
+    stages = (*FIRST_STAGES, *(f"{n}{TUNED_SUFFIX}" for n in TUNABLE))
+    if first_stage_of(str(prior)) not in stages or reranker_of(str(prior)) not in (None, "tuned", "tuned" + FUSED):
         raise ConfigError(f"dev.prior={prior!r} is not a system name: use <first stage>, <first stage>>>tuned or "
-                          f"<first stage>>>tuned+fusion with a first stage among {', '.join(FIRST_STAGES)}")
+                          f"<first stage>>>tuned+fusion with a first stage among {', '.join(stages)}")
 
 
 # configs/loss next to configs/train.yaml: the losses a user can pick with loss=<name>.

@@ -227,7 +227,8 @@ def distill(cfg: DictConfig) -> dict:
     if cfg.benchmark:
         selection = read_fusion(str(run)) or {}
         rerankers = {"tuned": str(teacher), "student": str(student_dir)}
-        metrics = run_benchmark(run_cfg, dataset, rerankers, out, selection={"candidates": selection.get("candidates")})
+        chosen = {k: selection.get(k) for k in ("candidates", "signal_models")}  # hybrid-ft candidates need the run's bi-encoder
+        metrics = run_benchmark(run_cfg, dataset, rerankers, out, selection=chosen)
         summary["test_ndcg@10"] = {s: v["nDCG@10"] for s, v in metrics["systems"].items() if s.split(">>")[-1] in rerankers}
         write_json(out / "distill.json", summary)
     log.info("run directory: %s", out)

@@ -70,6 +70,35 @@ def test_build_signal_scores_with_the_given_bi_encoder_and_only_for_dense(tmp_pa
         build_signal("bm25", cfg, None, model=str(tmp_path))
 
 
+def test_a_tuned_bi_encoder_adds_dense_ft_and_hybrid_ft_first_stages_beside_the_untrained_ones(tmp_path):
+    from rerankft.evaluation.rerankers import first_stage_names
+    from rerankft.retrieval.dense import DenseRetriever
+    from rerankft.retrieval.factory import build_first_stage
+    from rerankft.retrieval.hybrid import HybridRetriever
+
+    cfg = compose("retriever=dense", "retriever.batch_size=7", "eval.first_stages=[bm25,dense,hybrid]")
+    models = {"dense": str(tmp_path)}
+    assert first_stage_names(cfg) == ["bm25", "dense", "hybrid"]  # no tuned bi-encoder: the untrained ones only
+    assert first_stage_names(cfg, models) == ["bm25", "dense", "hybrid", "dense-ft", "hybrid-ft"]
+    assert first_stage_names(compose("eval.first_stages=[bm25]"), models) == ["bm25"]  # BM25 has no bi-encoder to tune
+    dense_ft = build_first_stage("dense-ft", cfg, None, models)
+    assert isinstance(dense_ft, DenseRetriever) and dense_ft.model_name == str(tmp_path) and dense_ft.batch_size == 7
+    hybrid_ft = build_first_stage("hybrid-ft", cfg, None, models)
+    assert isinstance(hybrid_ft, HybridRetriever)
+    assert hybrid_ft.components["dense"].model_name == str(tmp_path) and hybrid_ft.components["dense"].batch_size == 7
+    assert build_first_stage("hybrid", cfg, None, models).components["dense"].model_name == BASE  # the baseline is untouched
+    with pytest.raises(ConfigError, match="'dense-ft' needs a fine-tuned bi-encoder"):
+        build_first_stage("dense-ft", cfg, None)
+
+
+def test_dev_prior_may_name_a_tuned_first_stage():
+    from rerankft.config import validate_config
+
+    validate_config(compose("dev.prior='hybrid-ft>>tuned+fusion'"))
+    with pytest.raises(ConfigError, match="dev.prior='bm25-ft>>tuned' is not a system name"):  # BM25 has no bi-encoder
+        validate_config(compose("dev.prior='bm25-ft>>tuned'"))
+
+
 def test_signal_models_are_found_relative_to_the_run_and_a_missing_one_is_named(tmp_path):
     from rerankft.evaluation.rerankers import read_fusion
 
@@ -144,11 +173,11 @@ def test_a_train_run_and_its_evaluation_fuse_the_same_tuned_bi_encoder(tmp_path)
     assert trained["fusion"]["tuned+fusion"]["signal_models"] == {"dense": str(run / "bi_encoder")}
     assert trained["bi_encoder"]["steps"] == 2 and trained["timings"]["bi_encoder"] > 0
     fused = [s for s in trained["systems"] if s.endswith(">>tuned+fusion")]
-    assert fused
+    assert fused and "hybrid-ft" in trained["systems"] and "dense-ft" not in trained["systems"]  # twins of eval.first_stages only
     ev = tmp_path / "eval"
     r = subprocess.run([sys.executable, "scripts/eval.py", *common, "rerankers=[tuned]", f"tuned={run / 'model'}",
                         f"hydra.run.dir={ev}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     evaluated = json.loads((ev / "metrics.json").read_text())
-    for name in fused:
+    for name in [*fused, "hybrid-ft"]:  # the tuned first stage is rebuilt from fusion.json's bi-encoder too
         assert evaluated["systems"][name]["nDCG@10"] == pytest.approx(trained["systems"][name]["nDCG@10"], abs=1e-9)

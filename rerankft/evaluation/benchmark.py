@@ -262,9 +262,9 @@ def run_benchmark(
     query_ids = list(qrels)
 
     # 1-2. First stages once; their top-k are the candidates every reranker gets.
-    fs_runs, fs_info = _first_stages(cfg, dataset, query_ids, s, first_stage_runs)
-    candidates = {fs: truncate_run(run, s.top_k) for fs, run in fs_runs.items()}
     selection = dict(selection or {})
+    fs_runs, fs_info = _first_stages(cfg, dataset, query_ids, s, first_stage_runs, selection.get("signal_models"))
+    candidates = {fs: truncate_run(run, s.top_k) for fs, run in fs_runs.items()}
     reranked_fs = _reranked_first_stages(cfg, fs_runs, selection.get("candidates"))
     fusion = {n: dict(w) for n, w in (fusion or {}).items() if n in rerankers}
 
@@ -313,14 +313,16 @@ def run_benchmark(
     return metrics
 
 
-def _first_stages(cfg, dataset, query_ids, s: Settings, given: Mapping[str, Run] | None) -> tuple[dict[str, Run], dict]:
-    """Each first stage's run for the benchmarked queries, retrieved once (or the runs given, for tests)."""
+def _first_stages(cfg, dataset, query_ids, s: Settings, given: Mapping[str, Run] | None,
+                  models: Mapping[str, str] | None = None) -> tuple[dict[str, Run], dict]:
+    """Each first stage's run for the benchmarked queries, retrieved once (or the runs given, for tests);
+    with a run's fine-tuned bi-encoder (``models``), its ``-ft`` first stages too."""
     if given is not None:
         return dict(given), {n: {"source": "given"} for n in given}
-    names = first_stage_names(cfg)
+    names = first_stage_names(cfg, models)
     if not names:
         raise ConfigError("eval.first_stages is empty: give at least one of bm25, dense")
-    return retrieve_first_stages(cfg, dataset, names, query_ids, s.depth)
+    return retrieve_first_stages(cfg, dataset, names, query_ids, s.depth, models)
 
 
 def _signal_models(selection: Mapping) -> dict:

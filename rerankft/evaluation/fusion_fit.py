@@ -2,7 +2,8 @@
 
 Everything here runs on the dev queries carved from the training split, never on test:
 
-* for each first stage in ``eval.first_stages`` (BM25, dense, hybrid), its top ``rerank.top_k``
+* for each first stage in ``eval.first_stages`` (BM25, dense, hybrid), and where the run fine-tuned
+  its bi-encoder (``bi_encoder=mnrl``) their twins with it (dense-ft, hybrid-ft), its top ``rerank.top_k``
   are reranked by the tuned model exactly as the benchmark will rerank the test queries';
 * the fusion weights of ``(1 - sum w) * z(tuned) + w_bm25 * z(bm25) + w_dense * z(dense)`` are the
   grid point with the best dev nDCG@10 (least total weight wins ties), see :mod:`rerankft.scoring.fusion`;
@@ -191,12 +192,13 @@ def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True,
     cache_dir = select(cfg, "cache_dir", None)
     signal_models = dict(signal_models or {})
     # Each retriever is built once: the BM25 and dense first stages are also the fusion signals (unless a signal has its own model).
-    retrievers = {n: build_first_stage(n, cfg, cache_dir)
-                  for n in dict.fromkeys([*first_stage_names(cfg), *(s for s in SIGNALS if s not in signal_models)])}
+    names = first_stage_names(cfg, signal_models)  # with a fine-tuned bi-encoder, dense-ft and hybrid-ft too
+    retrievers = {n: build_first_stage(n, cfg, cache_dir, signal_models)
+                  for n in dict.fromkeys([*names, *(s for s in SIGNALS if s not in signal_models)])}
     signals = {n: build_signal(n, cfg, cache_dir, signal_models[n]) if n in signal_models else retrievers[n] for n in SIGNALS}
     reranker = make_reranker_factory(cfg)(str(model_dir))  # the benchmark's own settings
     out = DevSystems({}, {}, {}, {})
-    runs = {fs: retrievers[fs].retrieve(dataset, qids, k=top_k) for fs in first_stage_names(cfg)}
+    runs = {fs: retrievers[fs].retrieve(dataset, qids, k=top_k) for fs in names}
     out.per_query.update({fs: _per_query(dev_qrels, run) for fs, run in runs.items()})  # first stages alone first (tie order)
     # The first stages' top-k overlap (hybrid's are mostly BM25's and dense's): each (query, document)
     # pair of their union is scored once, in one call (split over the ranks of a launch), and every

@@ -306,7 +306,8 @@ def markdown(metrics: dict) -> str:
                          f"{_weights_text(f['weights'])}. Scores are z-normalised per query over the top {metrics['top_k']}; "
                          f"the reranker keeps the rest of the weight; it costs no extra model calls."
                          + "".join(f" Its {sig} signal is the run's fine-tuned bi-encoder ({path}), not the untrained "
-                                   f"{sig} first stage." for sig, path in (f.get("signal_models") or {}).items()))
+                                   f"{sig} first stage; the first stages {sig}-ft (and hybrid-ft) retrieve with it too, "
+                                   "while the untrained ones stay the baselines." for sig, path in (f.get("signal_models") or {}).items()))
         parts.append("")
     parts += [
         "## Files",

@@ -16,7 +16,7 @@ from rerankft.core.runs import Run
 from rerankft.core.settings import select
 from rerankft.core.systems import ORACLE, SEP
 from rerankft.modeling.names import resolve_model_name
-from rerankft.retrieval.factory import build_first_stage
+from rerankft.retrieval.factory import build_first_stage, tuned_first_stages
 from rerankft.scoring.cascade import Cascade, check_keep
 from rerankft.scoring.library import (
     LibraryReranker,
@@ -113,12 +113,13 @@ def resolve_rerankers(cfg) -> dict[str, str]:
     return out
 
 
-def first_stage_names(cfg) -> list[str]:
-    """``eval.first_stages``, with the user's own run first when ``retriever=trec_run`` (it is what they compare against)."""
+def first_stage_names(cfg, models=None) -> list[str]:
+    """``eval.first_stages``, with the user's own run first when ``retriever=trec_run`` (it is what they compare against),
+    then the ``-ft`` twins of dense and hybrid where a run fine-tuned its bi-encoder (``models["dense"]``)."""
     names = [str(n) for n in select(cfg, "eval.first_stages", ["bm25", "dense"])]
     if select(cfg, "retriever.kind", None) == "trec_run" and not {"run", "trec_run"} & set(names):
         names = ["run", *names]
-    return names
+    return names + tuned_first_stages(names, models)
 
 
 def read_fusion(tuned: str | None) -> dict | None:
@@ -155,10 +156,11 @@ def with_signal_paths(selection: dict, run: Path) -> dict:
     return {**selection, "signal_models": models} if models else selection
 
 
-def retrieve_first_stages(cfg, dataset, names: list[str], query_ids: list[str], depth: int) -> tuple[dict[str, Run], dict]:
+def retrieve_first_stages(cfg, dataset, names: list[str], query_ids: list[str], depth: int,
+                          models=None) -> tuple[dict[str, Run], dict]:
     runs, described = {}, {}
     for name in names:
-        retriever = build_first_stage(name, cfg, select(cfg, "cache_dir", None))
+        retriever = build_first_stage(name, cfg, select(cfg, "cache_dir", None), models)
         log.info("first stage %s: top %d for %d queries", name, depth, len(query_ids))
         t0 = time.perf_counter()
         runs[name] = retriever.retrieve(dataset, query_ids, k=depth)

@@ -16,6 +16,19 @@ log = logging.getLogger(__name__)
 
 
 FIRST_STAGES = ("bm25", "dense", "hybrid")  # built from configs/retriever/<name>.yaml
+# A first stage whose bi-encoder is the run's fine-tuned one (bi_encoder=mnrl): "dense-ft", "hybrid-ft".
+# They are reported next to the untrained ones, never instead of them: those stay the baselines.
+TUNED_SUFFIX = "-ft"
+TUNABLE = ("dense", "hybrid")  # the first stages with a bi-encoder in them
+
+
+def tuned_first_stages(names, models) -> list[str]:
+    """The ``-ft`` twins of ``names`` that a run's fine-tuned bi-encoder (``models["dense"]``) gives; [] without one."""
+    if not (models or {}).get("dense"):
+        return []
+    return [f"{n}{TUNED_SUFFIX}" for n in names if n in TUNABLE]
+
+
 _KINDS = {"dense": DenseRetriever, "bm25": BM25Retriever, "hybrid": HybridRetriever, "trec_run": TrecRunRetriever, "run": TrecRunRetriever}
 
 
@@ -27,12 +40,23 @@ def build_retriever(cfg_retriever, cache_dir):
     return _KINDS[kind](cfg_retriever, cache_dir)
 
 
-def build_first_stage(name: str, cfg, cache_dir):
+def build_first_stage(name: str, cfg, cache_dir, models=None):
     """A first stage by name for ``eval.first_stages``: 'bm25', 'dense' or 'hybrid' (or 'run' when retriever=trec_run).
 
     When the config's own ``retriever`` group is of that kind its settings are used (so
     ``retriever.name=<model>`` changes the dense first stage too); otherwise the packaged defaults.
+    'dense-ft' and 'hybrid-ft' are the same with the bi-encoder ``models["dense"]`` (a train run's
+    fine-tuned one).
     """
+    if name.endswith(TUNED_SUFFIX) and name[: -len(TUNED_SUFFIX)] in TUNABLE:
+        model = (models or {}).get("dense")
+        if not model:
+            raise ConfigError(f"first stage {name!r} needs a fine-tuned bi-encoder: train with bi_encoder=mnrl")
+        if name.startswith("dense"):
+            return build_signal("dense", cfg, cache_dir, model)
+        hybrid = _settings("hybrid", cfg)
+        dense = {**{k: v for k, v in _settings("dense", cfg).items() if k != "kind"}, **dict(hybrid.get("dense") or {})}
+        return HybridRetriever({**hybrid, "dense": {**dense, "name": str(model)}}, cache_dir)
     current = _cfg_get(cfg, "retriever", None) if cfg is not None else None
     current_kind = _cfg_get(current, "kind", None) if current is not None else None
     if name in ("run", "trec_run"):
@@ -53,11 +77,14 @@ def build_signal(name: str, cfg, cache_dir, model: str | None = None):
         return build_first_stage(name, cfg, cache_dir)
     if name != "dense":
         raise ConfigError(f"a fusion signal's own model is only for the dense signal, not {name!r}")
-    current = _cfg_get(cfg, "retriever", None) if cfg is not None else None
-    if _cfg_get(current, "kind", None) == "dense":
-        from omegaconf import OmegaConf
+    return build_retriever({**_settings("dense", cfg), "kind": "dense", "name": str(model)}, cache_dir)
 
-        base = OmegaConf.to_container(current) if OmegaConf.is_config(current) else dict(current)
-    else:
-        base = retriever_config("dense")
-    return build_retriever({**base, "kind": "dense", "name": str(model)}, cache_dir)
+
+def _settings(kind: str, cfg) -> dict:
+    """The config's own ``retriever`` settings when it is of ``kind``, else the packaged defaults; a plain dict."""
+    current = _cfg_get(cfg, "retriever", None) if cfg is not None else None
+    if _cfg_get(current, "kind", None) != kind:
+        return retriever_config(kind)
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(current, resolve=True) if OmegaConf.is_config(current) else dict(current)

@@ -4,16 +4,18 @@ Why: on these collections the final system is the tuned cross-encoder fused with
 bi-encoder's scores, and the fit gives the bi-encoder's score most of the weight (Cranfield: 0.6
 dense, 0.3 BM25, 0.1 tuned). The cross-encoder starts from the same checkpoint and, with its
 gate, stays close to a fine-tuned bi-encoder, so the two signals overlap. Fine-tuning the
-bi-encoder itself makes the signal with the largest weight better. Measured on Cranfield's 27 dev
-queries it is not worth its cost on 2 CPU cores (configs/bi_encoder/mnrl.yaml), so it is off by
-default; with more labelled queries or a GPU it may be.
+bi-encoder itself makes the signal with the largest weight better. It is off by default: the
+setting that won on Cranfield's 27 dev queries (+0.046 for the bi-encoder alone) gained +0.006 on
+its test queries and cost the fused system 0.023 there (configs/bi_encoder/mnrl.yaml, README "What
+to expect"); with more labelled queries it may pay.
 
 Everything here is sentence-transformers': ``SentenceTransformerTrainer`` with
 ``MultipleNegativesRankingLoss`` (in-batch negatives plus each row's mined hard negative) and the
 no-duplicates batch sampler (two rows of one query in a batch would be each other's false
-negatives). The first stages keep the untrained bi-encoder, so the candidates and the baselines
-every report compares against are those of a user who trained nothing; only the fusion's dense
-signal is the tuned one.
+negatives). The first stages bm25, dense and hybrid keep the untrained bi-encoder, so the baselines
+every report compares against are those of a user who trained nothing; the tuned bi-encoder is the
+fusion's dense signal and its own first stages, dense-ft and hybrid-ft (rerankft.retrieval.factory),
+reported beside them and eligible as candidates on dev.
 """
 
 from __future__ import annotations
