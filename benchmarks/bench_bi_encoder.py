@@ -57,7 +57,19 @@ def _bi_config(setting: list[str]):
 
 
 def _per_query(retriever, dataset, qrels) -> dict[str, dict[str, float]]:
-    return evaluate_run(qrels, retriever.retrieve(dataset, sorted(qrels), k=100), MEASURES)[1]
+    """{qid: {measure: value}} of the retriever's top 100."""
+    by_measure = evaluate_run(qrels, retriever.retrieve(dataset, sorted(qrels), k=100), MEASURES)[1]
+    return {q: {m: by_measure[m][q] for m in MEASURES} for q in qrels}
+
+
+def _fit_once(bi, cfg, mined, out: Path, fit_bi_encoder) -> float:
+    """Train into ``out`` unless an earlier, finished call did (the saved model and its fit.json): a rerun resumes."""
+    done = out / "fit.json"
+    if not done.is_file():
+        dense = build_first_stage("dense", cfg, cfg.cache_dir)
+        fit = fit_bi_encoder(bi, dense.model, mined, out / "bi_encoder", seed=cfg.train.seed, precision=cfg.train.precision)
+        done.write_text(json.dumps(fit))
+    return float(json.loads(done.read_text())["seconds"])
 
 
 def folds_table(args, cfg, dataset, fit_bi_encoder) -> int:
@@ -77,12 +89,10 @@ def folds_table(args, cfg, dataset, fit_bi_encoder) -> int:
             keep = set(qids) - set(fold)
             out = args.out / "folds" / ("_".join(s.replace("/", "-") for s in setting) or "defaults") / f"fold{f}"
             part = dataclasses.replace(mined, rows=[r for r in mined.rows if r.qid in keep])
-            dense = build_first_stage("dense", cfg, cfg.cache_dir)
-            seconds += fit_bi_encoder(_bi_config(setting), dense.model, part, out, seed=cfg.train.seed,
-                                      precision=cfg.train.precision)["seconds"]
+            seconds += _fit_once(_bi_config(setting), cfg, part, out, fit_bi_encoder)
             fold_qrels = {q: qrels[q] for q in fold}
             for n, values in held.items():
-                values.update(_per_query(build_first_stage(f"{n}-ft", cfg, cfg.cache_dir, {"dense": str(out)}),
+                values.update(_per_query(build_first_stage(f"{n}-ft", cfg, cfg.cache_dir, {"dense": str(out / "bi_encoder")}),
                                           dataset, fold_qrels))
         rows[name] = {"seconds_per_fold": round(seconds / args.folds, 1), "per_query": held}
     print(f"held-out nDCG@10 / R@100 over the {len(qids)} judged training queries of {args.run}, {args.folds} folds")
