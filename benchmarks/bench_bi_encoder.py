@@ -39,6 +39,7 @@ import random
 
 from bench_dev import settings  # the same --grid syntax as bench_dev.py
 
+from rerankft.core.io import write_json
 from rerankft.core.metrics import evaluate_run
 from rerankft.data.dataset import carve_dev
 from rerankft.data.loading import load_from_config
@@ -68,7 +69,7 @@ def _fit_once(bi, cfg, mined, out: Path, fit_bi_encoder) -> float:
     if not done.is_file():
         dense = build_first_stage("dense", cfg, cfg.cache_dir)
         fit = fit_bi_encoder(bi, dense.model, mined, out / "bi_encoder", seed=cfg.train.seed, precision=cfg.train.precision)
-        done.write_text(json.dumps(fit))
+        write_json(done, fit)  # atomic: a killed run never leaves a fit.json beside a half-saved model
     return float(json.loads(done.read_text())["seconds"])
 
 
