@@ -26,7 +26,9 @@ on dev) moved the test split's dense retrieval by +0.006 only (README "What to e
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import random
 import sys
 from pathlib import Path
 
@@ -34,9 +36,6 @@ from omegaconf import OmegaConf
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
-import dataclasses
-import random
-
 from bench_dev import settings  # the same --grid syntax as bench_dev.py
 
 from rerankft.core.io import write_json
@@ -63,14 +62,20 @@ def _per_query(retriever, dataset, qrels) -> dict[str, dict[str, float]]:
     return {q: {m: by_measure[m][q] for m in MEASURES} for q in qrels}
 
 
-def _fit_once(bi, cfg, mined, out: Path, fit_bi_encoder) -> float:
-    """Train into ``out`` unless an earlier, finished call did (the saved model and its fit.json): a rerun resumes."""
+def _setting_dir(out: Path, setting: list[str]) -> Path:
+    return out / ("_".join(s.replace("/", "-") for s in setting) or "defaults")
+
+
+def _fit_once(setting: list[str], cfg, mined, out: Path, fit_bi_encoder) -> dict:
+    """Train ``out/bi_encoder`` unless an earlier, finished call did (its fit.json is there): a rerun resumes.
+    Returns fit_bi_encoder's summary."""
     done = out / "fit.json"
     if not done.is_file():
         dense = build_first_stage("dense", cfg, cfg.cache_dir)
-        fit = fit_bi_encoder(bi, dense.model, mined, out / "bi_encoder", seed=cfg.train.seed, precision=cfg.train.precision)
+        fit = fit_bi_encoder(_bi_config(setting), dense.model, mined, out / "bi_encoder", seed=cfg.train.seed,
+                             precision=cfg.train.precision)
         write_json(done, fit)  # atomic: a killed run never leaves a fit.json beside a half-saved model
-    return float(json.loads(done.read_text())["seconds"])
+    return json.loads(done.read_text())
 
 
 def folds_table(args, cfg, dataset, fit_bi_encoder) -> int:
@@ -88,9 +93,9 @@ def folds_table(args, cfg, dataset, fit_bi_encoder) -> int:
         seconds = 0.0
         for f, fold in enumerate(folds):
             keep = set(qids) - set(fold)
-            out = args.out / "folds" / ("_".join(s.replace("/", "-") for s in setting) or "defaults") / f"fold{f}"
+            out = _setting_dir(args.out / "folds", setting) / f"fold{f}"
             part = dataclasses.replace(mined, rows=[r for r in mined.rows if r.qid in keep])
-            seconds += _fit_once(_bi_config(setting), cfg, part, out, fit_bi_encoder)
+            seconds += float(_fit_once(setting, cfg, part, out, fit_bi_encoder)["seconds"])
             fold_qrels = {q: qrels[q] for q in fold}
             for n, values in held.items():
                 values.update(_per_query(build_first_stage(f"{n}-ft", cfg, cfg.cache_dir, {"dense": str(out / "bi_encoder")}),
@@ -108,8 +113,7 @@ def folds_table(args, cfg, dataset, fit_bi_encoder) -> int:
                 better, worse = sum(x > y for x, y in zip(a, b)), sum(x < y for x, y in zip(a, b))
                 print(f"| {name} | {n} {m} | {sum(b) / len(b):.4f} | {sum(a) / len(a):.4f} | {(sum(a) - sum(b)) / len(a):+.4f} "
                       f"(p = {p:.3f}; {better} / {worse}) | {row['seconds_per_fold']} s |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "folds.json").write_text(json.dumps({"run": str(args.run), "folds": folds, "untrained": base, "settings": rows}))
+    write_json(args.out / "folds.json", {"run": str(args.run), "folds": folds, "untrained": base, "settings": rows})
     return 0
 
 
@@ -137,11 +141,9 @@ def main(argv=None) -> int:
     fits = {}
     for setting in settings(args.overrides, args.grid):
         name = " ".join(setting) or "defaults"
-        bi = _bi_config(setting)
-        out = args.out / "_".join(s.replace("/", "-") for s in setting or ["defaults"]) / "bi_encoder"
-        dense = build_first_stage("dense", cfg, cfg.cache_dir)
-        fits[name] = fit_bi_encoder(bi, dense.model, mined, out, seed=cfg.train.seed, precision=cfg.train.precision)
-        rows[name] = fit_fusion(cfg, dataset, dev, model_dir, signal_models={"dense": str(out)})
+        out = _setting_dir(args.out, setting)
+        fits[name] = _fit_once(setting, cfg, mined, out, fit_bi_encoder)
+        rows[name] = fit_fusion(cfg, dataset, dev, model_dir, signal_models={"dense": str(out / "bi_encoder")})
     systems = list(dict.fromkeys(s for r in rows.values() for s in r["dev_ndcg@10"]))
     print(f"dev nDCG@10 on {len(dev)} dev queries of {args.run} (fused systems: cross-validated)")
     print("| system | " + " | ".join(rows) + " |\n|---|" + "---|" * len(rows))
@@ -149,8 +151,7 @@ def main(argv=None) -> int:
         print(f"| {s} | " + " | ".join(f"{r['dev_ndcg@10'].get(s, float('nan')):.4f}" for r in rows.values()) + " |")
     print("| final system | " + " | ".join(r["final"] for r in rows.values()) + " |")
     print("| bi-encoder training (s) | - | " + " | ".join(str(f["seconds"]) for f in fits.values()) + " |")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"run": str(args.run), "dev": rows, "fits": fits}, indent=1))
+    write_json(args.out / "results.json", {"run": str(args.run), "dev": rows, "fits": fits})
     return 0
 
 

@@ -42,7 +42,7 @@ from rerankft.evaluation.rerankers import (
     make_reranker_factory,
     rerank_shared,
 )
-from rerankft.retrieval.factory import build_first_stage, build_signal
+from rerankft.retrieval.factory import TUNED_SUFFIX, build_first_stage, build_signal
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid
 
 log = logging.getLogger("rerankft")
@@ -193,9 +193,11 @@ def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True,
     signal_models = dict(signal_models or {})
     # Each retriever is built once: the BM25 and dense first stages are also the fusion signals (unless a signal has its own model).
     names = first_stage_names(cfg, signal_models)  # with a fine-tuned bi-encoder, dense-ft and hybrid-ft too
-    retrievers = {n: build_first_stage(n, cfg, cache_dir, signal_models)
+    # A signal with its own model is also that model's first stage (the fine-tuned dense signal is dense-ft): built once.
+    own = {f"{n}{TUNED_SUFFIX}": build_signal(n, cfg, cache_dir, model) for n, model in signal_models.items()}
+    retrievers = {n: own[n] if n in own else build_first_stage(n, cfg, cache_dir, signal_models)
                   for n in dict.fromkeys([*names, *(s for s in SIGNALS if s not in signal_models)])}
-    signals = {n: build_signal(n, cfg, cache_dir, signal_models[n]) if n in signal_models else retrievers[n] for n in SIGNALS}
+    signals = {n: own[f"{n}{TUNED_SUFFIX}"] if n in signal_models else retrievers[n] for n in SIGNALS}
     reranker = make_reranker_factory(cfg)(str(model_dir))  # the benchmark's own settings
     out = DevSystems({}, {}, {}, {})
     runs = {fs: retrievers[fs].retrieve(dataset, qids, k=top_k) for fs in names}
