@@ -112,6 +112,9 @@ def _check_adapt(cfg: DictConfig) -> None:
         _positive_int(cfg, key)
     if select(cfg, "adapt.source") not in SOURCES:
         raise ConfigError(f"adapt.source={select(cfg, 'adapt.source')!r} is unknown: use one of {', '.join(SOURCES)}")
+    range_min, range_max = select(cfg, "adapt.range_min"), select(cfg, "miner.range_max")
+    if range_min is not None and (isinstance(range_min, bool) or not isinstance(range_min, int) or not 0 <= range_min < (range_max or 100)):
+        raise ConfigError(f"adapt.range_min={range_min!r} is invalid: expected null or an integer from 0 to below miner.range_max ({range_max})")
 
 
 def _check_bi_encoder(cfg: DictConfig) -> None:

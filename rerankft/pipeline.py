@@ -35,7 +35,7 @@ from rerankft.evaluation.rerankers import (
 )
 from rerankft.mining.miner import mine_hard_negatives
 from rerankft.mining.pseudo import SPLIT as PSEUDO_SPLIT
-from rerankft.mining.pseudo import pseudo_query_dataset
+from rerankft.mining.pseudo import pseudo_miner, pseudo_query_dataset
 from rerankft.publish.hub import preflight as hub_preflight
 from rerankft.publish.hub import publish, push_run
 from rerankft.retrieval.factory import build_first_stage, build_retriever
@@ -84,7 +84,7 @@ def train(cfg: DictConfig) -> float:
     adapt_mined = None
     if cfg.adapt.kind != "none":
         pseudo = pseudo_query_dataset(dataset, cfg.adapt, seed=cfg.train.seed)
-        adapt_mined = mine_hard_negatives(pseudo, pseudo.split(PSEUDO_SPLIT), retriever, cfg.miner)
+        adapt_mined = mine_hard_negatives(pseudo, pseudo.split(PSEUDO_SPLIT), retriever, pseudo_miner(cfg.adapt, cfg.miner))
         if main:
             write_json(out / "mining_pseudo.json", adapt_mined.report)
     clock.lap("mining")

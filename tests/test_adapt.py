@@ -64,7 +64,9 @@ def test_a_corpus_without_titles_or_long_bodies_is_one_clear_error():
 
 
 @pytest.mark.parametrize("override,message", [("adapt.max_steps=0", "adapt.max_steps=0 is invalid"),
-                                              ("adapt.source=abstract", "adapt.source='abstract' is unknown")])
+                                              ("adapt.source=abstract", "adapt.source='abstract' is unknown"),
+                                              ("adapt.range_min=100", "adapt.range_min=100 is invalid"),
+                                              ("adapt.range_min=-1", "adapt.range_min=-1 is invalid")])
 def test_adapt_settings_are_checked_before_anything_runs(override, message):
     from rerankft.config import validate_config
     from tests.test_reliability import compose
@@ -72,3 +74,15 @@ def test_adapt_settings_are_checked_before_anything_runs(override, message):
     validate_config(compose("train", "adapt=none"))
     with pytest.raises(ConfigError, match=message):
         validate_config(compose("train", "adapt=pseudo_queries", override))
+
+
+def test_pseudo_queries_may_mine_from_the_top_ranks_the_labelled_miner_skips():
+    from omegaconf import OmegaConf
+
+    from rerankft.mining.pseudo import pseudo_miner
+
+    miner = OmegaConf.create({"range_min": 10, "range_max": 100, "num_negatives": 4})
+    assert pseudo_miner(OmegaConf.create({"range_min": None}), miner) is miner
+    own = pseudo_miner(OmegaConf.create({"range_min": 0}), miner)
+    assert (own.range_min, own.range_max, own.num_negatives) == (0, 100, 4)
+    assert miner.range_min == 10  # the labelled miner's settings are untouched

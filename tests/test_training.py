@@ -359,6 +359,49 @@ def test_adaptation_steps_run_before_the_labelled_fine_tune_and_are_recorded(dat
     assert not (tmp_path / "adapt_checkpoints").exists()  # the stage saves nothing
 
 
+def test_with_adapt_select_the_adapted_state_competes_in_dev_selection(data, tmp_path):
+    from sentence_transformers import CrossEncoder
+
+    from rerankft.training.trainer import fit_cross_encoder
+
+    ds, mined, dev_qrels, dev_run = data
+    # A labelled learning rate that wrecks the model: the adapted state should be kept unless a wrecked
+    # checkpoint ties or beats it on these few dev queries; either way the summary is the maximum.
+    cfg = compose_cfg("loss=mnrl", "train.max_steps=2", "train.learning_rate=0.5", "train.head_learning_rate=null",
+                      "adapt=pseudo_queries", "adapt.max_steps=2", "adapt.learning_rate=1e-6", "adapt.select=true")
+    pseudo = make_mined(ds, [f"q{i}" for i in range(12)])
+    result = fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path, adapt_mined=pseudo)
+    adapted_dev = json.loads((tmp_path / "train_done.json").read_text())["train"]["adapt"]["dev_ndcg@10"]
+    labelled = max(h["dev_ndcg@10"] for h in result.dev_summary["history"] if h["step"] > 0)
+    assert result.best_dev == pytest.approx(max(adapted_dev, labelled), abs=1e-4)
+    assert not (tmp_path / "adapted_state.pt").exists()  # model/ holds the winner; the candidate is gone
+    if result.dev_summary["best_checkpoint"] == "adapted":
+        assert result.dev_summary["best_step"] == 0 and result.dev_summary["labelled_best_dev"] == pytest.approx(labelled)
+        # the saved model is the adapted one: two Adam steps at 1e-6 leave every weight within ~2e-6 of
+        # the untrained base, where two steps at 0.5 would have moved them by about 1
+        tuned = CrossEncoder(str(result.model_dir), trust_remote_code=True).state_dict()
+        base = CrossEncoder(str(result.base_model), trust_remote_code=True).state_dict()
+        assert tuned.keys() == base.keys()
+        assert max(float((tuned[k].float() - base[k].float()).abs().max()) for k in tuned) < 1e-4
+
+
+def test_the_adapted_state_is_kept_only_when_it_beats_every_labelled_checkpoint(tmp_path):
+    import torch
+
+    from rerankft.training.adapt import save_adapted_state
+    from rerankft.training.trainer import _keep_adapted_if_better
+
+    adapted, labelled = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    save_adapted_state(adapted, 0.40, tmp_path)
+    summary = {"best_dev": 0.41, "best_step": 189, "best_checkpoint": "checkpoint-189"}
+    _keep_adapted_if_better(labelled, summary, tmp_path)
+    assert summary["best_step"] == 189 and not torch.equal(labelled.weight, adapted.weight)
+    summary = {"best_dev": 0.38, "best_step": 189, "best_checkpoint": "checkpoint-189"}
+    _keep_adapted_if_better(labelled, summary, tmp_path)
+    assert summary == {"best_dev": 0.40, "best_step": 0, "best_checkpoint": "adapted", "labelled_best_dev": 0.38}
+    assert torch.equal(labelled.weight, adapted.weight) and torch.equal(labelled.bias, adapted.bias)
+
+
 # ----------------------------------------------------------------------------- resume after kill -9
 
 DRIVER = """

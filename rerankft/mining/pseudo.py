@@ -20,12 +20,26 @@ from __future__ import annotations
 from collections import defaultdict
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from rerankft.core.errors import ConfigError
 from rerankft.data.dataset import RetrievalDataset
 
 SOURCES = ("auto", "title", "span")
 SPLIT = "pseudo"
+
+
+def pseudo_miner(cfg_adapt, cfg_miner) -> DictConfig:
+    """The miner settings for pseudo-queries: the labelled run's, with ``adapt.range_min`` if set.
+
+    The labelled miner skips the first stage's top ranks because unjudged relevant passages live
+    there; a pseudo-query is answered by its source passage, so its top ranks are the strongest
+    negatives it has, and this stage may take them (``adapt.range_min: 0``).
+    """
+    range_min = cfg_adapt.get("range_min")
+    if range_min is None:
+        return cfg_miner
+    return OmegaConf.merge(cfg_miner, {"range_min": int(range_min)})
 
 
 def _span(words: list[str], lo: int, hi: int, rng) -> tuple[str, str] | None:

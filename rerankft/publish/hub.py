@@ -382,6 +382,8 @@ def _recipe_lines(config, data: dict, dev: dict, train: dict, base_link: str) ->
         f"weight decay {_sel(config, 'train.weight_decay')}, batch size {_sel(config, 'train.batch_size')} "
         f"x {_sel(config, 'train.gradient_accumulation_steps')} accumulation, max length {_sel(config, 'train.max_length')} tokens, "
         f"precision {_sel(config, 'train.precision')}, seed {_sel(config, 'train.seed')}",
-        f"- dev {dev.get('metric', 'nDCG@10')}: {fmt(dev.get('best_dev'))} (best step {dev.get('best_step', 'n/a')}), "
+        f"- dev {dev.get('metric', 'nDCG@10')}: {fmt(dev.get('best_dev'))} (best step {dev.get('best_step', 'n/a')}"
+        + (": the label-free adaptation's state, which no labelled checkpoint beat" if dev.get("best_checkpoint") == "adapted" else "")
+        + "), "
         f"untrained {fmt(dev.get('base_dev'))}",
     ]

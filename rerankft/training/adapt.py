@@ -3,8 +3,11 @@
 Mokrii et al. 2021 train BERT rankers on pseudo-labels first and on a few labelled queries
 after; here the pseudo-queries come from the corpus itself (:mod:`rerankft.mining.pseudo`)
 and the loss is the labelled run's own (``loss=``), so the two stages differ only in their rows.
-The stage trains the model in place: no dev selection, no checkpoints (its cost is bounded by
-``adapt.max_steps``); the labelled fine-tune that follows selects on dev as always.
+The stage trains the model in place, with no checkpoints of its own (its cost is bounded by
+``adapt.max_steps``); the labelled fine-tune that follows selects on dev as always. With
+``adapt.select`` the adapted weights are one more candidate of that selection: on a small domain
+the labelled steps can end below where the label-free stage left the model, and then the dev
+queries keep the adapted state (saved in ``adapted_state.pt``, so a resumed run still has it).
 """
 
 from __future__ import annotations
@@ -13,15 +16,19 @@ import contextlib
 import dataclasses
 import logging
 import time
+from pathlib import Path
 
 from omegaconf import DictConfig
 
 from rerankft.core.errors import ConfigError
+from rerankft.core.io import atomic_path
 from rerankft.training.losses import build_loss, loss_format
 from rerankft.training.train_log import InterruptCallback
 from rerankft.training.windows import training_windows
 
 log = logging.getLogger("rerankft")
+
+ADAPTED_STATE = "adapted_state.pt"
 
 
 def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_args) -> dict:
@@ -55,3 +62,20 @@ def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_arg
         (out_dir / "adapt_checkpoints").rmdir()  # the trainer makes its output folder; this stage saves nothing
     log.info("adaptation: %d steps on %d pseudo-query rows in %.0f s", steps, len(rows), seconds)
     return {"rows": len(rows), "steps": steps, "learning_rate": lr, "seconds": round(seconds, 1)}
+
+
+def save_adapted_state(model, dev_ndcg: float, out_dir: Path) -> None:
+    """Keep the adapted weights and their dev nDCG@10 as a candidate for the labelled stage's selection."""
+    import torch
+
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    with atomic_path(Path(out_dir) / ADAPTED_STATE) as tmp:
+        torch.save({"dev_ndcg@10": float(dev_ndcg), "state": state}, tmp)
+
+
+def load_adapted_state(out_dir: Path) -> dict | None:
+    """What :func:`save_adapted_state` kept for this run, or None."""
+    import torch
+
+    path = Path(out_dir) / ADAPTED_STATE
+    return torch.load(path, weights_only=True) if path.is_file() else None

@@ -7,8 +7,9 @@
 3. score the untrained model on the dev queries (recorded as ``base_dev``);
 4. train, evaluating dev nDCG@10 every ``train.eval_steps`` (default once per epoch) and
    checkpointing at the same cadence into ``<run_dir>/checkpoints``;
-5. keep the best dev checkpoint (``load_best_model_at_end``) and save it atomically to
-   ``<run_dir>/model``, then write ``train_done.json``.
+5. keep the best dev checkpoint (``load_best_model_at_end``; with ``adapt.select`` the state the
+   label-free stage left competes too) and save it atomically to ``<run_dir>/model``, then write
+   ``train_done.json``.
 
 Only the main process writes files. ``train.resume=<run_dir>`` continues from the last
 complete checkpoint of that run.
@@ -31,18 +32,23 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from rerankft.core.distributed import world_size
 from rerankft.core.errors import ConfigError
 from rerankft.core.io import append_jsonl, atomic_dir, write_json
-from rerankft.core.distributed import world_size
 from rerankft.core.runtime import is_main_process
+from rerankft.mining.rows import sample_pairs
 from rerankft.modeling.build import build_cross_encoder, resolve_head
 from rerankft.modeling.heads import make_portable
 from rerankft.modeling.names import resolve_model_name
-from rerankft.mining.rows import sample_pairs
 from rerankft.scoring.loading import resolve_precision as resolve_engine_precision
 from rerankft.scoring.openvino import CALIBRATION_PAIRS, write_calibration_pairs
 from rerankft.scoring.tokens import count_truncated
-from rerankft.training.adapt import adapt_on_pseudo_queries
+from rerankft.training.adapt import (
+    ADAPTED_STATE,
+    adapt_on_pseudo_queries,
+    load_adapted_state,
+    save_adapted_state,
+)
 from rerankft.training.dev_eval import DEV_METRIC_KEY, DevRerankEvaluator
 from rerankft.training.losses import (
     add_teacher_scores,
@@ -231,15 +237,15 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     base_dev = _base_dev(trainer, out_dir / "dev_base.json", is_main) if has_dev else None
     adapted = None
     if adapt_mined is not None and resume_from is None:
-        adapted = adapt_on_pseudo_queries(cfg, model, adapt_mined, out_dir, args)
-        if has_dev:
-            adapted["dev_ndcg@10"] = round(float(trainer.evaluate()[BEST_METRIC]), 4)
-            log.info("dev nDCG@10 after adaptation = %.4f (untrained %.4f)", adapted["dev_ndcg@10"], base_dev)
+        adapted = _adapt(cfg, trainer, adapt_mined, out_dir, args, base_dev, is_main)
 
     t0 = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.perf_counter() - t0
     dev_summary = _dev_summary(trainer.state, dev_qrels, int(cfg.dev.top_k), base_dev, has_dev)
+    trainer.accelerator.wait_for_everyone()  # rank 0 saved the adapted state before training
+    if has_dev and cfg.adapt.get("select"):
+        _keep_adapted_if_better(trainer.model, dev_summary, out_dir)
     train_summary = _train_summary(trainer.state, output, train_seconds, resume_from, start)
     if adapted is not None:
         train_summary["adapt"] = adapted
@@ -253,12 +259,37 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
             make_portable(tmp, trainer.model)  # segment_cosine: loads where rerankft is not installed
             write_calibration_pairs(tmp, sample_pairs(mined, CALIBRATION_PAIRS))  # what int8 calibrates on
         write_json(out_dir / "train_done.json", {"model_dir": str(model_dir), "dev": dev_summary, "train": train_summary})
+        (out_dir / ADAPTED_STATE).unlink(missing_ok=True)  # model/ holds whichever state won
         log.info("best dev nDCG@10 %.4f at step %s (untrained %.4f); model saved to %s", dev_summary["best_dev"] or float("nan"),
                  dev_summary["best_step"], base_dev or float("nan"), model_dir)
     trainer.accelerator.wait_for_everyone()
     best_dev = dev_summary["best_dev"]
     return TrainResult(model_dir=model_dir, best_dev=best_dev if best_dev is not None else float("nan"),
                        dev_summary=dev_summary, is_main_process=is_main, train_summary=train_summary, base_model=base_model)
+
+
+def _adapt(cfg: DictConfig, trainer, adapt_mined, out_dir: Path, args, base_dev: float | None, is_main: bool) -> dict:
+    """The label-free stage on ``trainer.model``, then its dev score (kept as a candidate with adapt.select)."""
+    adapted = adapt_on_pseudo_queries(cfg, trainer.model, adapt_mined, out_dir, args)
+    if base_dev is not None:  # there are dev queries
+        adapted_dev = float(trainer.evaluate()[BEST_METRIC])
+        adapted["dev_ndcg@10"] = round(adapted_dev, 4)
+        log.info("dev nDCG@10 after adaptation = %.4f (untrained %.4f)", adapted_dev, base_dev)
+        if is_main and cfg.adapt.get("select"):
+            save_adapted_state(trainer.model, adapted_dev, out_dir)
+    return adapted
+
+
+def _keep_adapted_if_better(model, dev_summary: dict, out_dir: Path) -> None:
+    """adapt.select: the adapted state is the model when no labelled checkpoint beat it on dev."""
+    adapted = load_adapted_state(out_dir)
+    best = dev_summary["best_dev"]
+    if adapted is None or not adapted["dev_ndcg@10"] > (best if best is not None and math.isfinite(best) else -math.inf):
+        return
+    model.load_state_dict(adapted["state"])
+    log.info("the adapted state (dev nDCG@10 %.4f) beat every labelled checkpoint (best %.4f): it is the model kept",
+             adapted["dev_ndcg@10"], best)
+    dev_summary.update(best_dev=adapted["dev_ndcg@10"], best_step=0, best_checkpoint="adapted", labelled_best_dev=best)
 
 
 def _save_base_model(model, head: str, name: str, out_dir: Path, is_main: bool) -> str:
