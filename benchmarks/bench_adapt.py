@@ -42,7 +42,7 @@ def table(runs: list[Path], results: list[dict[str, dict[str, float]]]) -> str:
         for s in systems:
             mean = sum(res[s][q] for q in queries) / len(queries)
             cell = f"{mean:.4f}"
-            if res is not results[0] and s in results[0]:
+            if res is not results[0]:
                 a, b = [results[0][s][q] for q in queries], [res[s][q] for q in queries]
                 cell += f" (p {paired_randomization_test(b, a):.3f})"
             cells.append(cell)

@@ -68,7 +68,7 @@ def save_adapted_state(model, dev_ndcg: float, out_dir: Path) -> None:
     """Keep the adapted weights and their dev nDCG@10 as a candidate for the labelled stage's selection."""
     import torch
 
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # torch.save writes them now: no copy kept
     with atomic_path(Path(out_dir) / ADAPTED_STATE) as tmp:
         torch.save({"dev_ndcg@10": float(dev_ndcg), "state": state}, tmp)
 

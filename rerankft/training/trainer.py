@@ -243,8 +243,8 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     output = trainer.train(resume_from_checkpoint=resume_from)
     train_seconds = time.perf_counter() - t0
     dev_summary = _dev_summary(trainer.state, dev_qrels, int(cfg.dev.top_k), base_dev, has_dev)
-    trainer.accelerator.wait_for_everyone()  # rank 0 saved the adapted state before training
     if has_dev and cfg.adapt.get("select"):
+        trainer.accelerator.wait_for_everyone()  # rank 0 saved the adapted state before training
         _keep_adapted_if_better(trainer.model, dev_summary, out_dir)
     train_summary = _train_summary(trainer.state, output, train_seconds, resume_from, start)
     if adapted is not None:
