@@ -115,6 +115,9 @@ def _check_adapt(cfg: DictConfig) -> None:
     range_min, range_max = select(cfg, "adapt.range_min"), select(cfg, "miner.range_max")
     if range_min is not None and (isinstance(range_min, bool) or not isinstance(range_min, int) or not 0 <= range_min < (range_max or 100)):
         raise ConfigError(f"adapt.range_min={range_min!r} is invalid: expected null or an integer from 0 to below miner.range_max ({range_max})")
+    residual = select(cfg, "adapt.residual")
+    if residual is not None and (isinstance(residual, bool) or not isinstance(residual, (int, float)) or not residual >= 0):
+        raise ConfigError(f"adapt.residual={residual!r} is invalid: expected null (= loss.residual) or a number >= 0")
 
 
 def _check_bi_encoder(cfg: DictConfig) -> None:
@@ -187,6 +190,7 @@ def _check_loss(cfg: DictConfig) -> None:
         raise ConfigError(f"loss.format={fmt!r} is unknown: use one of {', '.join(FORMATS)}")
     if not loss.get("_target_"):
         raise ConfigError("loss._target_ is missing: pick a loss with loss=<name>, or name a loss class with loss._target_=<module.Class>")
+    _check_residual(loss)
     known = _known_losses()
     name = loss.get("name")
     # `loss.name=foo` does not choose a loss (the config group does), so a name that no loss config
@@ -196,6 +200,17 @@ def _check_loss(cfg: DictConfig) -> None:
             f"loss.name={name!r} is not a known loss: choose one with loss=<name> (the config group, not loss.name=...), "
             f"one of {', '.join(known)}; for your own loss class set loss._target_=<module.Class> and loss.format"
         )
+
+
+def _check_residual(loss) -> None:
+    """``loss.residual``: a number >= 0, and above 0 only for a loss that takes offsets (mnrl_hard)."""
+    value = loss.get("residual")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ConfigError(f"loss.residual={value!r} is invalid: expected a number >= 0 (0 = off)")
+    if value > 0 and not str(loss.get("_target_", "")).endswith("HardNegativesMNRL"):
+        raise ConfigError(f"loss.residual={value} needs loss=mnrl_hard: loss '{loss.get('name')}' takes no BM25 offsets")
 
 
 def _check_model_name(key: str, name) -> None:

@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from rerankft.core.errors import ConfigError
 from rerankft.core.io import atomic_path
 from rerankft.training.losses import build_loss, loss_format
+from rerankft.training.residual import attach_offsets, residual_weight
 from rerankft.training.train_log import InterruptCallback
 from rerankft.training.windows import training_windows
 
@@ -49,6 +50,7 @@ def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_arg
         raise ConfigError("adapt: mining the pseudo-queries produced no rows; use adapt=none")
     rows, _ = training_windows(cfg, rows, model)
     loss, _ = build_loss(cfg.loss, model, rows, int(t.batch_size))
+    attach_offsets(loss, mined, cfg, residual_weight(cfg, "adapt"))
     lr = float(a.get("learning_rate") or t.learning_rate)
     args = dataclasses.replace(
         labelled_args, output_dir=str(out_dir / "adapt_checkpoints"), max_steps=steps, learning_rate=lr,

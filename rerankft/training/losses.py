@@ -29,7 +29,7 @@ log = logging.getLogger("rerankft")
 
 
 # Keys of a loss YAML that describe the loss to rerankft, not arguments of the loss class.
-META_KEYS = ("name", "format", "teacher", "_target_", "grade_weights")
+META_KEYS = ("name", "format", "teacher", "_target_", "grade_weights", "residual")
 
 
 def loss_format(cfg_loss: DictConfig) -> str:
@@ -170,6 +170,15 @@ class HardNegativesMNRL(MultipleNegativesRankingLoss):
         # One cross-entropy per row, averaged in calculate_loss: plain, or weighted by the rows' grades.
         self.cross_entropy_loss = torch.nn.CrossEntropyLoss(reduction="none")
         self._row_weights = None
+        self.offsets: dict[tuple[str, str], float] = {}  # loss.residual: fixed per-pair logit offsets
+
+    def call_model_with_columns(self, anchors, candidates, prompt=None, task=None):
+        logits = super().call_model_with_columns(anchors, candidates, prompt=prompt, task=task)
+        if not self.offsets:
+            return logits
+        # rerankft.training.residual: each logit plus its pair's b * z_bm25 (0 for a pair it has no score of)
+        extra = torch.tensor([self.offsets.get((a, c), 0.0) for a, c in zip(anchors, candidates)], device=logits.device)
+        return logits.float() + extra
 
     def forward(self, inputs, labels=None, prompt=None, task=None):
         # Rows with a ``label`` column (``loss.grade_weights=true``) carry a weight each: the positive's grade.

@@ -59,6 +59,7 @@ from rerankft.training.losses import (
     positive_share,
     query_passage_pairs,
 )
+from rerankft.training.residual import attach_offsets, residual_weight
 from rerankft.training.resume import prepare_resume
 from rerankft.training.train_log import BEST_METRIC, InterruptCallback, JsonlLogCallback
 from rerankft.training.windows import rerank_windowing, training_windows
@@ -214,6 +215,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     base_model = _save_base_model(model, head, cfg.model.name, out_dir, is_main)
     fmt, rows, windows = training_rows(cfg, mined, int(t.max_length), model)
     loss, loss_args = build_loss(cfg.loss, model, rows, int(t.batch_size))
+    attach_offsets(loss, mined, cfg, residual_weight(cfg, "labelled"))  # loss.residual: learn what BM25 misses
 
     has_dev = bool(dev_qrels)
     evaluator = None

@@ -1,0 +1,80 @@
+"""Dev-only: fusion with fitted weights against fusions that fit nothing, on finished train runs.
+
+    python benchmarks/bench_fusion.py outputs/train/<run> [<run> ...]
+
+For each run the dev queries are carved exactly as training carved them, every first stage's top
+``rerank.top_k`` is reranked with the run's tuned model (scores come from the cache), and each
+candidate set is scored four ways: tuned alone; the run's own fusion (weights fitted on dev, at its
+5-fold cross-validated value, as the final choice sees it); ``z-equal`` (tuned, BM25 and dense
+z-scores, a third each); ``rrf3`` (reciprocal-rank fusion, k = 60, of the three rankings). The
+signals are the untrained BM25 and dense first stages. No test query is read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from rerankft.core.metrics import ndcg_at_10
+from rerankft.core.runs import ranked_ids
+from rerankft.data.dataset import carve_dev
+from rerankft.data.loading import load_from_config
+from rerankft.evaluation.fusion_fit import SIGNALS, held_out, signal_runs, weight_table
+from rerankft.evaluation.rerankers import make_reranker_factory, rerank_shared
+from rerankft.retrieval.factory import build_first_stage
+from rerankft.retrieval.hybrid import rrf
+from rerankft.scoring.fusion import fuse_signals
+from rerankft.scoring.loading import run_model_dir
+
+FIRST_STAGES = ("bm25", "dense", "hybrid")
+WAYS = ("tuned", "fitted (CV)", "z-equal", "rrf3")
+
+
+def fusions(run: Path) -> dict[str, dict[str, float]]:
+    """{first stage: {way: dev nDCG@10}} for one run."""
+    cfg = OmegaConf.load(run / "config.yaml")
+    dataset = load_from_config(cfg.data)
+    _, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, cfg.train.seed)
+    qids, top_k = sorted(dev), int(cfg.rerank.top_k)
+    stages = {n: build_first_stage(n, cfg, cfg.cache_dir) for n in FIRST_STAGES}
+    runs = {n: stages[n].retrieve(dataset, qids, k=top_k) for n in FIRST_STAGES}
+    reranker = make_reranker_factory(cfg)(str(run_model_dir(run, "run")))
+    union = {q: {d: 0.0 for r in runs.values() for d in ranked_ids(r.get(q, {}))[:top_k]} for q in qids}
+    scored = rerank_shared(reranker, dataset, union, max(1, max(len(v) for v in union.values())), qids, desc="dev")
+    reranker.close()
+    out = {}
+    for fs, first in runs.items():
+        tuned = {q: {d: scored[q][d] for d in ranked_ids(first.get(q, {}))[:top_k]} for q in qids}
+        signals = signal_runs(dataset, first, {s: stages[s] for s in SIGNALS})
+        _, table = weight_table(dev, tuned, signals)
+        cv = held_out(table, seed=int(cfg.train.seed))
+        out[fs] = {
+            "tuned": ndcg_at_10(dev, tuned),
+            "fitted (CV)": sum(cv.values()) / len(cv),
+            "z-equal": ndcg_at_10(dev, fuse_signals(tuned, signals, {s: 1 / 3 for s in SIGNALS})),
+            "rrf3": ndcg_at_10(dev, rrf([tuned, *(signals[s] for s in SIGNALS)], k=60)),
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="finished train run directories (config.yaml, model/)")
+    args = ap.parse_args(argv)
+    print("| run | " + " | ".join(f"{w}: {', '.join(FIRST_STAGES)} (mean)" for w in WAYS) + " |")
+    print("|---" * (len(WAYS) + 1) + "|")
+    for run in args.runs:
+        res = fusions(run)
+        cells = []
+        for way in WAYS:
+            values = [res[fs][way] for fs in FIRST_STAGES]
+            cells.append(" / ".join(f"{v:.4f}" for v in values) + f" ({sum(values) / len(values):.4f})")
+        print(f"| {run.name} | " + " | ".join(cells) + " |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
