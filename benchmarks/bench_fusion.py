@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from rerankft.core.metrics import ndcg_at_10
 from rerankft.core.runs import ranked_ids
-from rerankft.data.dataset import carve_dev
+from rerankft.data.dataset import carve_dev, dev_seed
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import SIGNALS, held_out, signal_runs, weight_table
 from rerankft.evaluation.rerankers import make_reranker_factory, rerank_shared
@@ -37,7 +37,7 @@ def fusions(run: Path) -> dict[str, dict[str, float]]:
     """{first stage: {way: dev nDCG@10}} for one run."""
     cfg = OmegaConf.load(run / "config.yaml")
     dataset = load_from_config(cfg.data)
-    _, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, cfg.train.seed)
+    _, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, dev_seed(cfg))
     qids, top_k = sorted(dev), int(cfg.rerank.top_k)
     stages = {n: build_first_stage(n, cfg, cfg.cache_dir) for n in FIRST_STAGES}
     runs = {n: stages[n].retrieve(dataset, qids, k=top_k) for n in FIRST_STAGES}
@@ -50,7 +50,7 @@ def fusions(run: Path) -> dict[str, dict[str, float]]:
         tuned = {q: {d: scored[q][d] for d in ranked_ids(first.get(q, {}))[:top_k]} for q in qids}
         signals = signal_runs(dataset, first, {s: stages[s] for s in SIGNALS})
         _, table = weight_table(dev, tuned, signals)
-        cv = held_out(table, seed=int(cfg.train.seed))
+        cv = held_out(table, seed=dev_seed(cfg))
         out[fs] = {
             "tuned": ndcg_at_10(dev, tuned),
             "fitted (CV)": sum(cv.values()) / len(cv),

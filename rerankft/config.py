@@ -10,6 +10,7 @@ from rerankft.core.errors import ConfigError, ModelError
 from rerankft.core.metrics import parse_measures
 from rerankft.core.settings import select
 from rerankft.core.systems import FUSED, first_stage_of, reranker_of
+from rerankft.data.dataset import dev_seed
 from rerankft.mining.pseudo import SOURCES
 from rerankft.mining.rows import FORMATS
 from rerankft.modeling.names import resolve_model_name
@@ -91,6 +92,8 @@ def validate_config(cfg: DictConfig) -> None:
     _check_loss(cfg)
     _check_eval(cfg)
     _check_prior(cfg)
+    if select(cfg, "data.dev_seed") is not None:
+        dev_seed(cfg)  # an integer, or refused naming the key
 
 
 def _check_train_windows(cfg: DictConfig) -> None:

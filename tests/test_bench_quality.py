@@ -168,3 +168,25 @@ def test_bench_choice_replays_a_run_with_each_prior_and_refuses_a_folder_that_is
     assert "rule@0.7 (hybrid>>tuned)" in out and "rule@0.7 (dense)" in out and "dense>>tuned 6" in out
     assert bench_choice.main([str(tmp_path)]) == 2
     assert "not a train run directory" in capsys.readouterr().err
+
+
+def test_bench_seeds_accepts_runs_sharing_a_dev_split_and_refuses_others(beir_folder, tmp_path):
+    import bench_seeds
+    from omegaconf import OmegaConf
+
+    queries = [f'{{"_id": "q{i}", "text": "question {i}"}}' for i in range(20)]
+    qrels = ["query-id\tcorpus-id\tscore"] + [f"q{i}\td{1 + i % 3}\t1" for i in range(20)]
+    folder = beir_folder(queries=queries, qrels=qrels, split="all")  # train and test carved from it
+
+    def run(name, seed, dev):
+        d = tmp_path / name
+        d.mkdir()
+        data = {"kind": "beir_local", "path": str(folder), "name": None, "splits": {"train": "train", "test": "test"},
+                "split_ratios": {"train": 0.8, "test": 0.2}, "split_seed": 0, "dev_fraction": 0.2, "dev_seed": dev}
+        OmegaConf.save(OmegaConf.create({"data": data, "train": {"seed": seed}}), d / "config.yaml")
+        return d
+
+    _, _, dev = bench_seeds.shared_dev([run("a", 42, 42), run("b", 43, 42)])
+    assert len(dev) == 3  # a fifth of the 16 training queries
+    with pytest.raises(SystemExit, match="dev queries differ"):
+        bench_seeds.shared_dev([run("c", 42, None), run("d", 43, None)])  # each carved with its own training seed

@@ -188,3 +188,20 @@ def test_bundled_demo_is_a_valid_data_set():
     assert ds.split("train") and ds.split("test")
     assert not set(ds.split("train")) & set(ds.split("test"))
     assert not ds.warnings
+
+
+def test_the_dev_carve_has_its_own_seed_or_the_training_one():
+    from omegaconf import OmegaConf
+
+    from rerankft.config import validate_config
+    from rerankft.core.errors import ConfigError
+    from rerankft.data.dataset import carve_dev, dev_seed
+
+    train = {f"q{i}": {"d": 1} for i in range(40)}
+    cfg = OmegaConf.create({"train": {"seed": 7}, "data": {"dev_seed": None}})
+    assert dev_seed(cfg) == 7  # null: the training seed, as every run before this key
+    fixed = [OmegaConf.create({"train": {"seed": s}, "data": {"dev_seed": 3}}) for s in (7, 8)]
+    carves = [carve_dev(train, 0.2, dev_seed(c))[1] for c in fixed]
+    assert carves[0] == carves[1] != carve_dev(train, 0.2, 8)[1]  # two training seeds, one dev split
+    with pytest.raises(ConfigError, match="data.dev_seed='x'"):
+        validate_config(OmegaConf.create({"train": {"seed": 7}, "data": {"dev_seed": "x"}}))

@@ -9,8 +9,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rerankft.core.errors import DataError
+from rerankft.core.errors import ConfigError, DataError
 from rerankft.core.runs import Qrels
+from rerankft.core.settings import select
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,16 @@ def ensure_splits(ds: RetrievalDataset, train: str, test: str, ratios: dict[str,
     parts = split_by_query(ds.qrels[base], {train: ratios.get("train", 0.8), test: ratios.get("test", 0.2)}, seed)
     ds.qrels.update(parts)
     log.info("carved splits from '%s' (seed %d): %s", base, seed, {k: len(v) for k, v in parts.items()})
+
+
+def dev_seed(cfg) -> int:
+    """The seed that carves the dev queries (and folds them for fusion's cross-validation): ``data.dev_seed``,
+    or ``train.seed`` when that is null, so runs that differ only in their training seed can share one dev split."""
+    value = select(cfg, "data.dev_seed", None)
+    value = select(cfg, "train.seed", 42) if value is None else value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"data.dev_seed={value!r} is invalid: expected an integer or null (= train.seed)")
+    return value
 
 
 def carve_dev(train_qrels: Qrels, fraction: float, seed: int, min_queries: int = 1) -> tuple[Qrels, Qrels]:

@@ -37,6 +37,7 @@ from rerankft.core.metrics import evaluate_run, ndcg_at_10
 from rerankft.core.runs import Run, ranked_ids
 from rerankft.core.settings import select
 from rerankft.core.systems import FUSED, first_stage_of, is_reranked, system
+from rerankft.data.dataset import dev_seed
 from rerankft.evaluation.rerankers import (
     first_stage_names,
     make_reranker_factory,
@@ -217,7 +218,7 @@ def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True,
             i = best_on(table, qids)
             out.tables[fused] = (grid, table)
             out.weights[fs], out.fitted[fused] = grid[i], _mean(table, qids, i)
-            out.per_query[fused] = held_out(table, seed=int(cfg.train.seed)) or {q: table[q][i] for q in qids}
+            out.per_query[fused] = held_out(table, seed=dev_seed(cfg)) or {q: table[q][i] for q in qids}
         log.info("dev %s: %s %.4f, tuned %.4f, fused %s cross-validated (%s fitted) with %s", fs, fs, _avg(out.per_query[fs]),
                  _avg(out.per_query[system(fs, TUNED)]), _avg(out.per_query.get(fused)), out.fitted.get(fused), out.weights.get(fs))
     reranker.close()
@@ -269,7 +270,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True, signal_m
     dev = {n: _avg(v) for n, v in scored.per_query.items()}
     prior = prior_for_run(select(cfg, "dev.prior", None), fusion)
     min_share = float(select(cfg, "dev.min_stability", 0.0) or 0.0)  # 0.7 by default: configs/train.yaml
-    final, best, stability, why = choose_with_prior(scored.per_query, prior, min_share, seed=int(cfg.train.seed))
+    final, best, stability, why = choose_with_prior(scored.per_query, prior, min_share, seed=dev_seed(cfg))
     tuned_systems = {n: v for n, v in dev.items() if is_reranked(n)}
     # The candidates tuned reranks: the final system's own where it reranks, else those of the best tuned system.
     candidates = first_stage_of(final if is_reranked(final) else choose_final(tuned_systems))

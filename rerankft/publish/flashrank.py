@@ -195,7 +195,7 @@ def _resolve_check(check: Mapping | None) -> dict:
 
 def check_queries(run_config, check: Mapping, cache_dir=None):
     """(dataset, qrels, BM25 candidates) the int8 decision is measured on, or None when there is no data."""
-    from rerankft.data.dataset import carve_dev
+    from rerankft.data.dataset import carve_dev, dev_seed
     from rerankft.data.loading import load_beir_folder, load_from_config
     from rerankft.retrieval.base import retriever_config
     from rerankft.retrieval.bm25 import BM25Retriever
@@ -208,7 +208,7 @@ def check_queries(run_config, check: Mapping, cache_dir=None):
         dataset = load_from_config(run_config.data, needs=("train",))
         if split == "dev" and "dev" not in dataset.qrels:  # the run's dev queries, carved as training carved them
             train = dataset.split(select(run_config, "data.splits.train", "train"))
-            qrels = carve_dev(train, float(select(run_config, "data.dev_fraction", 0.2)), int(select(run_config, "train.seed", 42)))[1]
+            qrels = carve_dev(train, float(select(run_config, "data.dev_fraction", 0.2)), dev_seed(run_config))[1]
         else:
             qrels = dataset.split(split)
     else:
