@@ -33,29 +33,52 @@ FIRST_STAGES = ("bm25", "dense", "hybrid")
 WAYS = ("tuned", "fitted (CV)", "z-equal", "rrf3")
 
 
+def dev_candidates(cfg, dataset, dev):
+    """The first stages (built once: BM25 and dense are the signals too), their dev top-k, and the union of those."""
+    qids, top_k = sorted(dev), int(cfg.rerank.top_k)
+    stages = {n: build_first_stage(n, cfg, cfg.cache_dir) for n in FIRST_STAGES}
+    firsts = {n: stages[n].retrieve(dataset, qids, k=top_k) for n in FIRST_STAGES}
+    union = {q: {d: 0.0 for r in firsts.values() for d in ranked_ids(r.get(q, {}))[:top_k]} for q in qids}
+    signals = {fs: signal_runs(dataset, firsts[fs], {s: stages[s] for s in SIGNALS}) for fs in FIRST_STAGES}
+    return firsts, union, signals
+
+
+def score_union(run: Path, cfg, dataset, union) -> dict:
+    """The run's tuned model's score of every pair of ``union`` (one call, cached like the benchmark's)."""
+    reranker = make_reranker_factory(cfg)(str(run_model_dir(run, "run")))
+    width = max(1, max(len(v) for v in union.values()))
+    scores = rerank_shared(reranker, dataset, union, width, sorted(union), desc=run.name)
+    reranker.close()
+    return scores
+
+
+def tuned_on(scores, first, top_k: int) -> dict:
+    """The tuned run on one first stage's candidates: its top-k, each with the tuned score."""
+    return {q: {d: scores[q][d] for d in ranked_ids(first.get(q, {}))[:top_k]} for q in scores}
+
+
+def fused_cv(dev, tuned, signals, seed: int) -> float:
+    """tuned+fusion at its 5-fold cross-validated dev nDCG@10, as the final choice sees it."""
+    _, table = weight_table(dev, tuned, signals)
+    cv = held_out(table, seed=seed)
+    return sum(cv.values()) / len(cv)
+
+
 def fusions(run: Path) -> dict[str, dict[str, float]]:
     """{first stage: {way: dev nDCG@10}} for one run."""
     cfg = OmegaConf.load(run / "config.yaml")
     dataset = load_from_config(cfg.data)
     _, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, dev_seed(cfg))
-    qids, top_k = sorted(dev), int(cfg.rerank.top_k)
-    stages = {n: build_first_stage(n, cfg, cfg.cache_dir) for n in FIRST_STAGES}
-    runs = {n: stages[n].retrieve(dataset, qids, k=top_k) for n in FIRST_STAGES}
-    reranker = make_reranker_factory(cfg)(str(run_model_dir(run, "run")))
-    union = {q: {d: 0.0 for r in runs.values() for d in ranked_ids(r.get(q, {}))[:top_k]} for q in qids}
-    scored = rerank_shared(reranker, dataset, union, max(1, max(len(v) for v in union.values())), qids, desc="dev")
-    reranker.close()
+    firsts, union, signals = dev_candidates(cfg, dataset, dev)
+    scores = score_union(run, cfg, dataset, union)
     out = {}
-    for fs, first in runs.items():
-        tuned = {q: {d: scored[q][d] for d in ranked_ids(first.get(q, {}))[:top_k]} for q in qids}
-        signals = signal_runs(dataset, first, {s: stages[s] for s in SIGNALS})
-        _, table = weight_table(dev, tuned, signals)
-        cv = held_out(table, seed=dev_seed(cfg))
+    for fs, first in firsts.items():
+        tuned, sig = tuned_on(scores, first, int(cfg.rerank.top_k)), signals[fs]
         out[fs] = {
             "tuned": ndcg_at_10(dev, tuned),
-            "fitted (CV)": sum(cv.values()) / len(cv),
-            "z-equal": ndcg_at_10(dev, fuse_signals(tuned, signals, {s: 1 / 3 for s in SIGNALS})),
-            "rrf3": ndcg_at_10(dev, rrf([tuned, *(signals[s] for s in SIGNALS)], k=60)),
+            "fitted (CV)": fused_cv(dev, tuned, sig, dev_seed(cfg)),
+            "z-equal": ndcg_at_10(dev, fuse_signals(tuned, sig, {s: 1 / 3 for s in SIGNALS})),
+            "rrf3": ndcg_at_10(dev, rrf([tuned, *(sig[s] for s in SIGNALS)], k=60)),
         }
     return out
 

@@ -16,19 +16,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from bench_fusion import FIRST_STAGES, dev_candidates, fused_cv, score_union, tuned_on
 from omegaconf import OmegaConf
 
 from rerankft.core.metrics import ndcg_at_10
-from rerankft.core.runs import ranked_ids
 from rerankft.data.dataset import carve_dev, dev_seed
 from rerankft.data.loading import load_from_config
-from rerankft.evaluation.fusion_fit import SIGNALS, held_out, signal_runs, weight_table
-from rerankft.evaluation.rerankers import make_reranker_factory, rerank_shared
-from rerankft.retrieval.factory import build_first_stage
 from rerankft.scoring.fusion import zscores
-from rerankft.scoring.loading import run_model_dir
-
-FIRST_STAGES = ("bm25", "dense", "hybrid")
 
 
 def shared_dev(runs: list[Path]):
@@ -45,31 +39,18 @@ def shared_dev(runs: list[Path]):
 def rows(runs: list[Path]) -> list[tuple[str, dict[str, float], dict[str, float]]]:
     """(name, tuned alone per first stage, fused (CV) per first stage) for each run and the ensemble."""
     cfgs, dataset, dev = shared_dev(runs)
-    cfg, qids = cfgs[0], sorted(dev)
-    top_k = int(cfg.rerank.top_k)
-    stages = {n: build_first_stage(n, cfg, cfg.cache_dir) for n in FIRST_STAGES}
-    firsts = {n: stages[n].retrieve(dataset, qids, k=top_k) for n in FIRST_STAGES}
-    union = {q: {d: 0.0 for r in firsts.values() for d in ranked_ids(r.get(q, {}))[:top_k]} for q in qids}
-    width = max(1, max(len(v) for v in union.values()))
-    scored = []
-    for run, c in zip(runs, cfgs):
-        reranker = make_reranker_factory(c)(str(run_model_dir(run, "run")))
-        scored.append((run.name, rerank_shared(reranker, dataset, union, width, qids, desc=run.name)))
-        reranker.close()
+    cfg = cfgs[0]
+    firsts, union, signals = dev_candidates(cfg, dataset, dev)
+    scored = [(run.name, score_union(run, c, dataset, union)) for run, c in zip(runs, cfgs)]
     ensemble = {}
-    for q in qids:
+    for q in union:
         zs = [zscores(s[q]) for _, s in scored]
         ensemble[q] = {d: sum(z[d] for z in zs) / len(zs) for d in union[q]}
-    signals = {fs: signal_runs(dataset, firsts[fs], {s: stages[s] for s in SIGNALS}) for fs in FIRST_STAGES}
     out = []
     for name, scores in [*scored, (f"ensemble of {len(runs)}", ensemble)]:
-        alone, fused = {}, {}
-        for fs, first in firsts.items():
-            tuned = {q: {d: scores[q][d] for d in ranked_ids(first.get(q, {}))[:top_k]} for q in qids}
-            _, table = weight_table(dev, tuned, signals[fs])
-            cv = held_out(table, seed=dev_seed(cfg))
-            alone[fs], fused[fs] = ndcg_at_10(dev, tuned), sum(cv.values()) / len(cv)
-        out.append((name, alone, fused))
+        tuned = {fs: tuned_on(scores, first, int(cfg.rerank.top_k)) for fs, first in firsts.items()}
+        out.append((name, {fs: ndcg_at_10(dev, t) for fs, t in tuned.items()},
+                    {fs: fused_cv(dev, t, signals[fs], dev_seed(cfg)) for fs, t in tuned.items()}))
     return out
 
 

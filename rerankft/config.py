@@ -118,9 +118,7 @@ def _check_adapt(cfg: DictConfig) -> None:
     range_min, range_max = select(cfg, "adapt.range_min"), select(cfg, "miner.range_max")
     if range_min is not None and (isinstance(range_min, bool) or not isinstance(range_min, int) or not 0 <= range_min < (range_max or 100)):
         raise ConfigError(f"adapt.range_min={range_min!r} is invalid: expected null or an integer from 0 to below miner.range_max ({range_max})")
-    residual = select(cfg, "adapt.residual")
-    if residual is not None and (isinstance(residual, bool) or not isinstance(residual, (int, float)) or not residual >= 0):
-        raise ConfigError(f"adapt.residual={residual!r} is invalid: expected null (= loss.residual) or a number >= 0")
+    _check_offset_weight(cfg, "adapt.residual", "null (= loss.residual) or ")
 
 
 def _check_bi_encoder(cfg: DictConfig) -> None:
@@ -193,7 +191,7 @@ def _check_loss(cfg: DictConfig) -> None:
         raise ConfigError(f"loss.format={fmt!r} is unknown: use one of {', '.join(FORMATS)}")
     if not loss.get("_target_"):
         raise ConfigError("loss._target_ is missing: pick a loss with loss=<name>, or name a loss class with loss._target_=<module.Class>")
-    _check_residual(loss)
+    _check_offset_weight(cfg, "loss.residual")
     known = _known_losses()
     name = loss.get("name")
     # `loss.name=foo` does not choose a loss (the config group does), so a name that no loss config
@@ -205,15 +203,15 @@ def _check_loss(cfg: DictConfig) -> None:
         )
 
 
-def _check_residual(loss) -> None:
-    """``loss.residual``: a number >= 0, and above 0 only for a loss that takes offsets (mnrl_hard)."""
-    value = loss.get("residual")
+def _check_offset_weight(cfg: DictConfig, key: str, null_means: str = "") -> None:
+    """``loss.residual`` / ``adapt.residual``: a number >= 0, above 0 only for a loss that takes offsets (mnrl_hard)."""
+    value = select(cfg, key)
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise ConfigError(f"loss.residual={value!r} is invalid: expected a number >= 0 (0 = off)")
-    if value > 0 and not str(loss.get("_target_", "")).endswith("HardNegativesMNRL"):
-        raise ConfigError(f"loss.residual={value} needs loss=mnrl_hard: loss '{loss.get('name')}' takes no BM25 offsets")
+        raise ConfigError(f"{key}={value!r} is invalid: expected {null_means}a number >= 0 (0 = off)")
+    if value > 0 and not str(select(cfg, "loss._target_", "")).endswith("HardNegativesMNRL"):
+        raise ConfigError(f"{key}={value} needs loss=mnrl_hard: loss '{select(cfg, 'loss.name')}' takes no BM25 offsets")
 
 
 def _check_model_name(key: str, name) -> None:

@@ -62,6 +62,7 @@ def attach_offsets(loss, mined, cfg, weight: float) -> int:
     if weight <= 0:
         return 0
     if not hasattr(loss, "offsets"):
-        raise ConfigError(f"loss.residual={weight} needs loss=mnrl_hard (loss '{cfg.loss.get('name')}' takes no offsets)")
+        raise ConfigError(f"BM25 offsets (loss.residual / adapt.residual = {weight}) need loss=mnrl_hard: "
+                          f"loss '{cfg.loss.get('name')}' takes none")
     loss.offsets = bm25_offsets(mined, cfg, weight)
     return len(loss.offsets)
