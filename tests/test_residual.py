@@ -76,3 +76,10 @@ def test_a_negative_adaptation_weight_is_refused():
 
     with pytest.raises(ConfigError, match="adapt.residual=-2"):
         validate_config(compose_cfg("adapt.residual=-2"))
+
+
+def test_an_adaptation_weight_needs_a_loss_that_takes_offsets():
+    from rerankft.config import validate_config
+
+    with pytest.raises(ConfigError, match="adapt.residual=1.0 needs loss=mnrl_hard"):
+        validate_config(compose_cfg("loss=bce", "adapt.residual=1.0"))
