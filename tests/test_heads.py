@@ -81,6 +81,7 @@ def test_closed_gate_starts_exactly_at_the_bi_encoder():
     bi = SentenceTransformer(name)
     want = bi.similarity(bi.encode([query]), bi.encode(passages))[0].numpy()
     closed = build_segment_cosine_cross_encoder(name, 256, segment_gate=-1e4)
+    assert closed[0].segment_gate.item() == -1e4  # the configured start, not the -4 fallback
     with torch.no_grad():
         got = closed.predict([(query, p) for p in passages]) / 20.0  # the head's initial scale
     closed_gap = np.abs(got - want).max()
@@ -108,3 +109,20 @@ def test_segment_cosine_models_take_the_tokenize_once_path_and_score_as_predict(
     got = engine.score(pairs)
     assert engine.stats["batches"] > 1
     assert np.abs(got - want).max() < 1e-5
+
+
+@pytest.mark.parametrize("start", [-2.0, -8.0])
+def test_segment_gate_starts_where_configured_and_a_saved_folder_keeps_it(start, tmp_path):
+    """model.segment_gate is the gate's start (transformers 5 drops undeclared config kwargs, which
+    once left every start at -4 whatever the config said), and the saved folder reads it back."""
+    from omegaconf import OmegaConf
+    from sentence_transformers import CrossEncoder
+
+    from rerankft.modeling.build import build_cross_encoder
+
+    cfg = OmegaConf.create({"name": "sentence-transformers/all-MiniLM-L6-v2", "head": "auto", "segment_gate": start})
+    model = build_cross_encoder(cfg, 64)
+    assert model[0].segment_gate.item() == start
+    model.save(str(tmp_path))
+    assert json.loads((tmp_path / "config.json").read_text())["segment_gate"] == start
+    assert CrossEncoder(str(tmp_path), trust_remote_code=True)[0].segment_gate.item() == start

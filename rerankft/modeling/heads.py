@@ -108,10 +108,12 @@ def build_segment_cosine_cross_encoder(name: str, max_length: int | None, segmen
 
     # num_labels=1: CrossEncoder reads its label count from the transformer's config when the
     # last module is not one it knows, and BERT configs default to 2.
-    body_cls, config = Transformer, {"num_labels": 1}
-    if segment_gate is not None:
-        body_cls, config = SegmentGatedTransformer, {**config, "segment_gate": float(segment_gate)}
-    body = body_cls(name, transformer_task="feature-extraction", max_seq_length=max_length, config_kwargs=config)
+    config = {"num_labels": 1}
+    if segment_gate is None:
+        body = Transformer(name, transformer_task="feature-extraction", max_seq_length=max_length, config_kwargs=config)
+    else:
+        body = SegmentGatedTransformer(name, transformer_task="feature-extraction", max_seq_length=max_length,
+                                       config_kwargs=config, segment_gate=float(segment_gate))
     model = CrossEncoder(modules=[body, SegmentCosineScore(sep_token_id=body.tokenizer.sep_token_id)])
     # The head's scale makes scores span ~[-20, 20]; a sigmoid on top would squash near-equal
     # top scores into float32 ties, so predict() returns the raw score (saved with the model).

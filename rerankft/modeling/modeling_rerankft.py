@@ -89,9 +89,15 @@ class SegmentGatedTransformer(Transformer):
     Inputs are never unpadded (a 4-D mask needs the padded layout).
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, segment_gate: float | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.unpad_inputs = False
+        if segment_gate is not None:
+            # A new gate's start is set on the loaded config here, not passed in config_kwargs:
+            # transformers 5 drops config kwargs that the config class does not declare, so the
+            # start would silently fall back to -4. A saved folder (segment_gate=None) reads its
+            # config.json, which does carry the key.
+            self.model.config.segment_gate = float(segment_gate)
         self.segment_gate = nn.Parameter(torch.tensor(float(getattr(self.model.config, "segment_gate", -4.0))))
 
     def body_inputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
