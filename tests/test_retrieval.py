@@ -242,3 +242,36 @@ def test_hybrid_first_stage_fuses_bm25_and_dense(tmp_path):
         build_retriever({**cfg, "method": "combsum"}, tmp_path)
     # usable as an eval first stage by name
     assert build_first_stage("hybrid", None, tmp_path).name == "hybrid"
+
+
+def test_prf_first_stage_reorders_the_hybrids_candidates_by_the_feedback_vector(tmp_path):
+    """prf = the hybrid's top `depth`, each scored cos(q', d) with q' = q + beta * mean(top `feedback`)."""
+    ds = tiny_dataset()
+    hybrid_cfg = {"depth": 5, "dense": {"max_seq_length": 32}}
+    prf = build_retriever({**retriever_config("prf"), "feedback": 2, "beta": 0.5, "depth": 5, "hybrid": hybrid_cfg}, tmp_path)
+    hybrid = build_retriever({**retriever_config("hybrid"), **hybrid_cfg}, tmp_path)
+    dense = prf.dense
+    _, emb, index = dense.corpus_embeddings(ds)
+    qids = ["q1", "q2", "q3"]
+    run, leader = prf.retrieve(ds, qids, 4), hybrid.retrieve(ds, qids, 5)
+    for q, vec in zip(qids, dense.query_embeddings(ds, qids)):
+        top = sorted(leader[q], key=leader[q].get, reverse=True)
+        want = vec + 0.5 * emb[[index[d] for d in top[:2]]].mean(axis=0)
+        want = want / np.linalg.norm(want)
+        expected = {d: float(emb[index[d]] @ want) for d in top}
+        assert set(run[q]) <= set(top) and len(run[q]) == 4  # the hybrid's candidates, its top 4 of them
+        assert run[q] == pytest.approx({d: expected[d] for d in run[q]}, abs=1e-6)
+        assert min(run[q].values()) >= max(v for d, v in expected.items() if d not in run[q])
+    # beta 0: the bi-encoder's own order of the hybrid's candidates
+    plain = build_retriever({**retriever_config("prf"), "beta": 0.0, "depth": 5, "hybrid": hybrid_cfg}, tmp_path)
+    qv = dense.query_embeddings(ds, ["q1"])[0]
+    assert plain.retrieve(ds, ["q1"], 5)["q1"] == pytest.approx({d: float(emb[index[d]] @ qv) for d in leader["q1"]}, abs=1e-6)
+    # any pair is scored, also outside the candidates; unknown documents and bad settings are refused by key
+    scores = prf.score_pairs(ds, [("q1", d) for d in run["q1"]] + [("q3", "d5")])
+    np.testing.assert_allclose(scores[:-1], list(run["q1"].values()), rtol=1e-5)
+    with pytest.raises(DataError, match="not in the corpus"):
+        prf.score_pairs(ds, [("q1", "nope")])
+    for key, bad in (("feedback", 0), ("depth", "ten"), ("beta", -1.0)):
+        with pytest.raises(ConfigError, match=f"retriever.{key}="):
+            build_retriever({**retriever_config("prf"), key: bad}, tmp_path)
+    assert build_first_stage("prf", None, tmp_path).name == "prf"

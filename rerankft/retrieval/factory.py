@@ -1,4 +1,4 @@
-"""Build a first stage from its config: ``retriever=<dense|bm25|hybrid|trec_run>`` or a name in ``eval.first_stages``.
+"""Build a first stage from its config: ``retriever=<dense|bm25|hybrid|prf|trec_run>`` or a name in ``eval.first_stages``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from rerankft.retrieval.base import _cfg_get, retriever_config
 from rerankft.retrieval.bm25 import BM25Retriever
 from rerankft.retrieval.dense import DenseRetriever
 from rerankft.retrieval.hybrid import HybridRetriever
+from rerankft.retrieval.prf import PrfRetriever
 from rerankft.retrieval.trec_run import TrecRunRetriever
 
 log = logging.getLogger(__name__)
 
 
-FIRST_STAGES = ("bm25", "dense", "hybrid")  # built from configs/retriever/<name>.yaml
+FIRST_STAGES = ("bm25", "dense", "hybrid", "prf")  # built from configs/retriever/<name>.yaml
+# A first stage whose candidates are another's, re-ordered: reported alone, never reranked again.
+REORDERS = {"prf": "hybrid"}
 # A first stage whose bi-encoder is the run's fine-tuned one (bi_encoder=mnrl): "dense-ft", "hybrid-ft".
 # They are reported next to the untrained ones, never instead of them: those stay the baselines.
 TUNED_SUFFIX = "-ft"
@@ -29,14 +32,15 @@ def tuned_first_stages(names, models) -> list[str]:
     return [f"{n}{TUNED_SUFFIX}" for n in names if n in TUNABLE]
 
 
-_KINDS = {"dense": DenseRetriever, "bm25": BM25Retriever, "hybrid": HybridRetriever, "trec_run": TrecRunRetriever, "run": TrecRunRetriever}
+_KINDS = {"dense": DenseRetriever, "bm25": BM25Retriever, "hybrid": HybridRetriever, "prf": PrfRetriever,
+          "trec_run": TrecRunRetriever, "run": TrecRunRetriever}
 
 
 def build_retriever(cfg_retriever, cache_dir):
-    """The retriever named by ``retriever.kind`` (dense | bm25 | hybrid | trec_run)."""
+    """The retriever named by ``retriever.kind`` (dense | bm25 | hybrid | prf | trec_run)."""
     kind = _cfg_get(cfg_retriever, "kind", None)
     if kind not in _KINDS:
-        raise ConfigError(f"retriever.kind={kind!r} is unknown: use retriever=dense, retriever=bm25, retriever=hybrid or retriever=trec_run")
+        raise ConfigError(f"retriever.kind={kind!r} is unknown: use retriever=dense, retriever=bm25, retriever=hybrid, retriever=prf or retriever=trec_run")
     return _KINDS[kind](cfg_retriever, cache_dir)
 
 
@@ -64,7 +68,7 @@ def build_first_stage(name: str, cfg, cache_dir, models=None):
             raise ConfigError(f"eval.first_stages names '{name}' but retriever is not trec_run: add retriever=trec_run retriever.path=<file>")
         return TrecRunRetriever(current, cache_dir)
     if name not in FIRST_STAGES:
-        raise ConfigError(f"eval.first_stages contains unknown first stage {name!r}: use bm25, dense, hybrid (or run with retriever=trec_run)")
+        raise ConfigError(f"eval.first_stages contains unknown first stage {name!r}: use bm25, dense, hybrid, prf (or run with retriever=trec_run)")
     if current_kind == name:
         return build_retriever(current, cache_dir)
     return build_retriever(retriever_config(name), cache_dir)
