@@ -19,7 +19,12 @@ import numpy as np
 
 from rerankft.core.errors import ConfigError, DataError
 from rerankft.core.runs import Run, ranked_ids, truncate_run
-from rerankft.retrieval.base import _cfg_get, _check_k, _check_queries, corpus_fingerprint
+from rerankft.retrieval.base import (
+    _cfg_get,
+    _check_k,
+    _check_queries,
+    corpus_fingerprint,
+)
 from rerankft.retrieval.hybrid import HybridRetriever, _component_config
 
 
