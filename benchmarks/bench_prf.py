@@ -78,6 +78,7 @@ def prf_rows(run: Path, fbs: list[int], betas: list[float]) -> list[tuple[str, f
                 (f"prf-hybrid alone, {tag}", ndcg_at_10(dev, p_h)),
                 (f"rrf(bm25, prf-hybrid), {tag} (no training)", ndcg_at_10(dev, rrf([sig["bm25"], p_h], k=60))),
                 (f"tuned+fusion with prf-hybrid (CV), {tag}", fused_cv(dev, tuned, {**sig, "prf": p_h}, seed)),
+                (f"tuned+fusion, dense -> prf-hybrid (CV), {tag}", fused_cv(dev, tuned, {"bm25": sig["bm25"], "prf": p_h}, seed)),
                 (f"prf-tuned alone, {tag}", ndcg_at_10(dev, p_t)),
                 (f"tuned+fusion with prf-tuned (CV), {tag}", fused_cv(dev, tuned, {**sig, "prf": p_t}, seed)),
                 (f"tuned+fusion, dense -> prf-tuned (CV), {tag}", fused_cv(dev, tuned, {"bm25": sig["bm25"], "prf": p_t}, seed)),
