@@ -85,6 +85,14 @@ def _check_queries(dataset, query_ids: Iterable[str]) -> list[str]:
     return query_ids
 
 
+def _check_pairs(dataset, pairs) -> list[str]:
+    """The pairs' query ids (sorted, each known); a document outside the corpus is refused by name."""
+    for qid, doc_id in pairs:
+        if doc_id not in dataset.corpus:
+            raise DataError(f"document '{doc_id}' (query '{qid}') is not in the corpus of '{dataset.name}'")
+    return _check_queries(dataset, sorted({q for q, _ in pairs}))
+
+
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

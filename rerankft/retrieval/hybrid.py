@@ -12,11 +12,12 @@ import warnings
 
 import numpy as np
 
-from rerankft.core.errors import ConfigError, DataError
+from rerankft.core.errors import ConfigError
 from rerankft.core.runs import Run, ranked_ids, truncate_run
 from rerankft.retrieval.base import (
     _cfg_get,
     _check_k,
+    _check_pairs,
     _check_queries,
     corpus_fingerprint,
     retriever_config,
@@ -107,8 +108,5 @@ class HybridRetriever:
         """The fused score of each pair; 0 for a document outside both components' top ``depth``."""
         if not pairs:
             return np.zeros(0, dtype=np.float32)
-        for qid, doc_id in pairs:
-            if doc_id not in dataset.corpus:
-                raise DataError(f"document '{doc_id}' (query '{qid}') is not in the corpus of '{dataset.name}'")
-        fused = self._fuse(dataset, _check_queries(dataset, sorted({q for q, _ in pairs})), self.depth)
+        fused = self._fuse(dataset, _check_pairs(dataset, pairs), self.depth)
         return np.array([fused[q].get(d, 0.0) for q, d in pairs], dtype=np.float32)

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from rerankft.core.errors import ConfigError, DataError
+from rerankft.core.errors import ConfigError
 from rerankft.core.runs import Run, ranked_ids, truncate_run
 from rerankft.retrieval.base import (
     _cfg_get,
     _check_k,
+    _check_pairs,
     _check_queries,
     corpus_fingerprint,
 )
@@ -79,9 +80,6 @@ class PrfRetriever:
         """cos(q', d) of each pair, for any document of the corpus (q' needs only the query's feedback)."""
         if not pairs:
             return np.zeros(0, dtype=np.float32)
-        for qid, doc_id in pairs:
-            if doc_id not in dataset.corpus:
-                raise DataError(f"document '{doc_id}' (query '{qid}') is not in the corpus of '{dataset.name}'")
+        fb = self._feedback(dataset, _check_pairs(dataset, pairs), self.depth)
         _, emb, index = self.dense.corpus_embeddings(dataset)
-        fb = self._feedback(dataset, _check_queries(dataset, sorted({q for q, _ in pairs})), self.depth)
         return np.array([float(emb[index[d]] @ fb[q][0]) for q, d in pairs], dtype=np.float32)
