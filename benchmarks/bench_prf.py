@@ -28,7 +28,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 from bench_fusion import dev_candidates, fused_cv, score_union, tuned_on
 from omegaconf import OmegaConf
 
@@ -39,6 +38,7 @@ from rerankft.data.loading import load_from_config
 from rerankft.evaluation.stats import paired_randomization_test
 from rerankft.retrieval.factory import build_first_stage
 from rerankft.retrieval.hybrid import rrf
+from rerankft.retrieval.prf import feedback_vector
 
 
 def rocchio(dense, dataset, candidates: dict, leader: dict, fb: int, beta: float) -> dict:
@@ -48,9 +48,7 @@ def rocchio(dense, dataset, candidates: dict, leader: dict, fb: int, beta: float
     qv = dense.query_embeddings(dataset, qids)
     out = {}
     for q, v in zip(qids, qv):
-        top = ranked_ids(leader[q])[:fb]
-        new = v + beta * emb[[index[d] for d in top]].mean(axis=0) if top else v
-        new = new / (np.linalg.norm(new) or 1.0)
+        new = feedback_vector(v, emb[[index[d] for d in ranked_ids(leader[q])[:fb]]], beta)
         docs = list(candidates[q])
         out[q] = {d: float(s) for d, s in zip(docs, emb[[index[d] for d in docs]] @ new)}
     return out

@@ -49,7 +49,7 @@ from rerankft.evaluation.rerankers import (
     retrieve_first_stages,
 )
 from rerankft.evaluation.stats import bootstrap_ci
-from rerankft.retrieval.factory import REORDERS, build_signal
+from rerankft.retrieval.factory import build_signal, rerankable
 from rerankft.scoring.fusion import fuse, fuse_signals
 from rerankft.scoring.reranker import STAT_COUNTERS
 
@@ -124,8 +124,8 @@ def _reranked_first_stages(cfg, fs_runs: Mapping[str, Run], chosen: str | None =
     if wanted == "dev":
         # The candidates whose tuned (or fused) ranking did best on the dev queries; without a
         # dev choice (eval of a model without fusion.json) every first stage is reranked.
-        return [chosen] if chosen in fs_runs else [fs for fs in fs_runs if REORDERS.get(fs) not in fs_runs]
-    reranked = [fs for fs in fs_runs if (fs in [str(w) for w in wanted] if wanted is not None else REORDERS.get(fs) not in fs_runs)]
+        return [chosen] if chosen in fs_runs else rerankable(fs_runs)
+    reranked = rerankable(fs_runs) if wanted is None else [fs for fs in fs_runs if fs in [str(w) for w in wanted]]
     if wanted is not None and not reranked:
         raise ConfigError(f"eval.rerank_first_stages={list(wanted)} names none of the first stages {list(fs_runs)}")
     return reranked

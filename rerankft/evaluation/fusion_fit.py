@@ -43,7 +43,7 @@ from rerankft.evaluation.rerankers import (
     make_reranker_factory,
     rerank_shared,
 )
-from rerankft.retrieval.factory import REORDERS, TUNED_SUFFIX, build_first_stage, build_signal
+from rerankft.retrieval.factory import TUNED_SUFFIX, build_first_stage, build_signal, rerankable
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid
 
 log = logging.getLogger("rerankft")
@@ -209,9 +209,8 @@ def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True,
     union = {q: {d: 0.0 for run in runs.values() for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
     width = max((len(v) for v in union.values()), default=1)
     scored = rerank_shared(reranker, dataset, union, max(1, width), qids, desc="dev candidates")
-    for fs, run in runs.items():
-        if REORDERS.get(fs) in runs:  # the same candidates as another first stage: the same reranked systems
-            continue
+    for fs in rerankable(runs):
+        run = runs[fs]
         reranked = {q: {d: scored[q][d] for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
         out.per_query[system(fs, TUNED)] = _per_query(dev_qrels, reranked)
         fused = system(fs, TUNED) + FUSED

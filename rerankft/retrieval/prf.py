@@ -29,11 +29,17 @@ from rerankft.retrieval.base import (
 from rerankft.retrieval.hybrid import HybridRetriever, _component_config
 
 
+def feedback_vector(query: np.ndarray, feedback: np.ndarray, beta: float) -> np.ndarray:
+    """normalise(q + beta * mean of the ``feedback`` rows); the query alone (normalised) without any."""
+    if len(feedback):
+        query = query + float(beta) * feedback.mean(axis=0)
+    return query / (np.linalg.norm(query) or 1.0)
+
+
 class PrfRetriever:
     """The hybrid's top ``depth`` re-ordered by the feedback query vector; ``retriever=prf``."""
 
-    name = "prf"
-    reorders = "hybrid"  # its candidates are the hybrid's: reranking them again adds nothing
+    name = "prf"  # its candidates are the hybrid's (factory.REORDERS): reported, not reranked again
 
     def __init__(self, cfg, cache_dir):
         self.feedback = _cfg_get(cfg, "feedback", 3)
@@ -61,9 +67,7 @@ class PrfRetriever:
             _, emb, index = self.dense.corpus_embeddings(dataset)
             for q, vec in zip(todo, self.dense.query_embeddings(dataset, todo)):
                 top = ranked_ids(leader.get(q, {}))
-                if top:
-                    vec = vec + float(self.beta) * emb[[index[d] for d in top[: self.feedback]]].mean(axis=0)
-                memo[q, dataset.queries[q]] = (vec / (np.linalg.norm(vec) or 1.0), top)
+                memo[q, dataset.queries[q]] = (feedback_vector(vec, emb[[index[d] for d in top[: self.feedback]]], self.beta), top)
         return {q: memo[q, dataset.queries[q]] for q in query_ids}
 
     def retrieve(self, dataset, query_ids, k: int) -> Run:
