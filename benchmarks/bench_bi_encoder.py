@@ -40,7 +40,7 @@ from bench_dev import settings  # the same --grid syntax as bench_dev.py
 
 from rerankft.core.io import write_json
 from rerankft.core.metrics import evaluate_run
-from rerankft.data.dataset import carve_dev, dev_seed
+from rerankft.data.dataset import training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import fit_fusion
 from rerankft.evaluation.stats import paired_randomization_test
@@ -134,7 +134,7 @@ def main(argv=None) -> int:
     dataset = load_from_config(cfg.data)
     if args.folds > 1:
         return folds_table(args, cfg, dataset, fit_bi_encoder)
-    train, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, dev_seed(cfg))
+    train, dev = training_split(dataset, cfg)
     mined = mine_hard_negatives(dataset, train, build_retriever(cfg.retriever, cache_dir=cfg.cache_dir), cfg.miner)
     model_dir = run_model_dir(args.run, "run")
     rows = {"none": fit_fusion(cfg, dataset, dev, model_dir)}

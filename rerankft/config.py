@@ -10,7 +10,7 @@ from rerankft.core.errors import ConfigError, ModelError
 from rerankft.core.metrics import parse_measures
 from rerankft.core.settings import select
 from rerankft.core.systems import FUSED, first_stage_of, reranker_of
-from rerankft.data.dataset import dev_seed
+from rerankft.data.dataset import dev_seed, train_queries
 from rerankft.mining.pseudo import SOURCES
 from rerankft.mining.rows import FORMATS
 from rerankft.modeling.names import resolve_model_name
@@ -94,6 +94,7 @@ def validate_config(cfg: DictConfig) -> None:
     _check_prior(cfg)
     if select(cfg, "data.dev_seed") is not None:
         dev_seed(cfg)  # an integer, or refused naming the key
+    train_queries(cfg)  # null or a positive integer
 
 
 def _check_train_windows(cfg: DictConfig) -> None:

@@ -24,7 +24,7 @@ from rerankft.core.runinfo import StageClock, write_run_info
 from rerankft.core.runs import read_trec_run, write_trec_run
 from rerankft.core.runtime import is_main_process, run_dir
 from rerankft.data.candidates import read_candidates_jsonl, reranked_jsonl
-from rerankft.data.dataset import carve_dev, dev_seed
+from rerankft.data.dataset import training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.benchmark import first_reranked_system, run_benchmark
 from rerankft.evaluation.fusion_fit import fit_fusion
@@ -67,7 +67,7 @@ def train(cfg: DictConfig) -> float:
     )
 
     # 2. Dev queries for model selection come out of the training split, never the test split.
-    train_qrels, dev_qrels = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, dev_seed(cfg))
+    train_qrels, dev_qrels = training_split(dataset, cfg)  # data.train_queries caps the labelled queries
     check_resume_matches(cfg, dataset.fingerprint())  # before anything is written over the run's files
     main = is_main_process()  # under `accelerate launch` every rank runs this recipe; only rank 0 writes files
     if main:
@@ -204,7 +204,7 @@ def distill(cfg: DictConfig) -> dict:
     run_cfg = OmegaConf.merge(OmegaConf.load(run / "config.yaml"), {"cache_dir": cfg.cache_dir})
     dataset = load_from_config(run_cfg.data)
     write_run_info(out, cfg, dataset, seed=cfg.seed)
-    train_qrels, _ = carve_dev(dataset.split(run_cfg.data.splits.train), run_cfg.data.dev_fraction, dev_seed(run_cfg))
+    train_qrels, _ = training_split(dataset, run_cfg)
 
     # 1. Rows: the run's mined (and pseudo-query) rows, graded by the teacher (raw logits).
     retriever = build_retriever(run_cfg.retriever, cache_dir=cfg.cache_dir)

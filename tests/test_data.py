@@ -205,3 +205,28 @@ def test_the_dev_carve_has_its_own_seed_or_the_training_one():
     assert carves[0] == carves[1] != carve_dev(train, 0.2, 8)[1]  # two training seeds, one dev split
     with pytest.raises(ConfigError, match="data.dev_seed='x'"):
         validate_config(OmegaConf.create({"train": {"seed": 7}, "data": {"dev_seed": "x"}}))
+
+
+def test_train_queries_caps_the_labelled_queries_nested_and_leaves_dev_alone():
+    from omegaconf import OmegaConf
+
+    from rerankft.config import validate_config
+    from rerankft.core.errors import ConfigError
+    from rerankft.data.dataset import RetrievalDataset, training_split
+
+    ds = RetrievalDataset("toy", {"d": {"title": "", "text": "x"}}, {f"q{i}": "x" for i in range(50)},
+                          {"train": {f"q{i}": {"d": 1} for i in range(50)}})
+
+    def split(n):
+        cfg = OmegaConf.create({"train": {"seed": 7}, "data": {"splits": {"train": "train"}, "dev_fraction": 0.2,
+                                                               "dev_seed": None, "train_queries": n}})
+        return training_split(ds, cfg)
+
+    (all_train, dev), (ten, dev10), (twenty, dev20) = split(None), split(10), split(20)
+    assert len(all_train) == 40 and len(dev) == 10 and split(40)[0] == all_train == split(99)[0]
+    assert dev10 == dev20 == dev  # the label budget never moves the dev queries
+    assert len(ten) == 10 and len(twenty) == 20 and set(ten) < set(twenty) < set(all_train)  # nested samples
+    assert not set(twenty) & set(dev)
+    for bad in (0, -3, "10", 2.5, True):
+        with pytest.raises(ConfigError, match="data.train_queries="):
+            validate_config(OmegaConf.create({"train": {"seed": 7}, "data": {"train_queries": bad}}))

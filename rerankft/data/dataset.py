@@ -140,3 +140,29 @@ def carve_dev(train_qrels: Qrels, fraction: float, seed: int, min_queries: int =
     order = _hash_order(train_qrels, seed + 1)
     dev_ids = set(order[:n_dev])
     return ({q: v for q, v in train_qrels.items() if q not in dev_ids}, {q: v for q, v in train_qrels.items() if q in dev_ids})
+
+
+def cap_queries(qrels: Qrels, n: int | None, seed: int) -> Qrels:
+    """The first ``n`` queries of a seeded hash order (all of them when ``n`` is null or not smaller).
+    Nested: the 27 queries of ``n=27`` are among the 54 of ``n=54``, so a learning curve adds labels, not swaps them."""
+    if n is None or n >= len(qrels):
+        return qrels
+    keep = set(_hash_order(qrels, seed + 2)[:n])
+    return {q: v for q, v in qrels.items() if q in keep}
+
+
+def training_split(dataset: RetrievalDataset, cfg) -> tuple[Qrels, Qrels]:
+    """The labelled queries a run trains on and the dev queries it selects with, both from the training split:
+    dev carved first (``data.dev_fraction``, ``data.dev_seed``), then the rest capped at ``data.train_queries``
+    (null = all). The cap never changes the dev queries, so runs with different label budgets compare on one dev."""
+    train, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, dev_seed(cfg))
+    return cap_queries(train, train_queries(cfg), dev_seed(cfg)), dev
+
+
+def train_queries(cfg) -> int | None:
+    """``data.train_queries``: null, or a positive integer (refused naming the key otherwise)."""
+    value = select(cfg, "data.train_queries", None)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"data.train_queries={value!r} is invalid: expected a positive integer or null (all)")
+    return value
+
