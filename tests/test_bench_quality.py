@@ -190,3 +190,29 @@ def test_bench_seeds_accepts_runs_sharing_a_dev_split_and_refuses_others(beir_fo
     assert len(dev) == 3  # a fifth of the 16 training queries
     with pytest.raises(SystemExit, match="dev queries differ"):
         bench_seeds.shared_dev([run("c", 42, None), run("d", 43, None)])  # each carved with its own training seed
+
+
+def _label_run(root: Path, queries: int, seed: int, tuned: float, fused: float) -> Path:
+    run = root / f"n{queries}-s{seed}"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text(f"train: {{seed: {seed}}}\ndata: {{train_queries: {queries}}}\n")
+    (run / "mining.json").write_text(json.dumps({"queries": queries}))
+    values = {"bm25": 0.3, "bm25>>tuned": tuned, "dense>>tuned": tuned + 0.02, "bm25>>tuned+fusion": fused}
+    (run / "dev.json").write_text(json.dumps({"fusion": {"dev_ndcg@10": values, "final": "bm25>>tuned+fusion"},
+                                              "dev": {"best_dev": tuned}, "timings": {"training": 100.0 * queries}}))
+    return run
+
+
+def test_label_curve_table_groups_runs_by_their_labelled_queries_and_averages_seeds(tmp_path):
+    import bench_labels
+
+    _label_run(tmp_path, 10, 42, 0.30, 0.40)
+    _label_run(tmp_path, 10, 43, 0.40, 0.50)
+    _label_run(tmp_path, 5, 42, 0.20, 0.25)
+    rows = bench_labels.table(sorted(p.parent for p in tmp_path.glob("*/dev.json"))).splitlines()[2:]
+    assert [r.split("|")[1].strip() for r in rows] == ["5", "10"]  # ordered by budget, not by name
+    cells = [c.strip() for c in rows[1].split("|")[1:-1]]
+    assert cells[1] == "42, 43"
+    assert cells[2] == "0.3600 (0.3100 / 0.4100)"  # tuned alone: mean over candidate sets, then over seeds
+    assert cells[3] == "0.4500 (0.4000 / 0.5000)" and cells[6] == "1000 s"
+    assert bench_labels.parse_args(["d", "--budgets", "27", "all"]).budgets == ["27", "all"]
