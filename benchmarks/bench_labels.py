@@ -2,6 +2,7 @@
 
     python benchmarks/bench_labels.py ../shared/data/cranfield --budgets 27 54 81 all --seeds 42 43
     python benchmarks/bench_labels.py --summarize outputs/bench_labels/cranfield   # the table of finished runs
+                                          # (a full train run's folder counts too: its dev choices are the same)
 
 One ``scripts/train.py ... dev.only=true data.train_queries=<n> train.seed=<s> data.dev_seed=<first seed>``
 run per budget and seed. ``data.train_queries`` takes a seeded, nested sample of the training queries
@@ -39,7 +40,11 @@ def run_figures(run: Path) -> dict:
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(run / "config.yaml")
-    dev = json.loads((run / "dev.json").read_text())
+    if (run / "dev.json").is_file():
+        dev = json.loads((run / "dev.json").read_text())
+    else:  # a full run (test scored too) reads as a point of the curve from the same dev choices
+        read = lambda name: json.loads((run / name).read_text())
+        dev = {"fusion": read("fusion.json"), "dev": read("train_done.json")["dev"], "timings": read("metrics.json")["timings"]}
     values = dev["fusion"]["dev_ndcg@10"]
     tuned = [v for s, v in values.items() if s.endswith(">>tuned")]
     fused = [v for s, v in values.items() if s.endswith("+fusion")]
@@ -75,9 +80,9 @@ def table(runs: list[Path]) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.summarize is not None:
-        runs = sorted(p.parent for d in args.summarize for p in d.glob("**/dev.json"))
+        runs = sorted({p.parent for d in args.summarize for name in ("dev.json", "fusion.json") for p in d.glob(f"**/{name}")})
         if not runs:
-            raise SystemExit(f"{' '.join(map(str, args.summarize))}: no finished dev.only runs (dev.json) under them")
+            raise SystemExit(f"{' '.join(map(str, args.summarize))}: no finished runs (dev.json or fusion.json) under them")
         print(table(runs))
         return 0
     if args.folder is None or not (args.folder / "corpus.jsonl").is_file():

@@ -192,14 +192,19 @@ def test_bench_seeds_accepts_runs_sharing_a_dev_split_and_refuses_others(beir_fo
         bench_seeds.shared_dev([run("c", 42, None), run("d", 43, None)])  # each carved with its own training seed
 
 
-def _label_run(root: Path, queries: int, seed: int, tuned: float, fused: float) -> Path:
+def _label_run(root: Path, queries: int, seed: int, tuned: float, fused: float, full: bool = False) -> Path:
     run = root / f"n{queries}-s{seed}"
     run.mkdir(parents=True)
     (run / "config.yaml").write_text(f"train: {{seed: {seed}}}\ndata: {{train_queries: {queries}}}\n")
     (run / "mining.json").write_text(json.dumps({"queries": queries}))
     values = {"bm25": 0.3, "bm25>>tuned": tuned, "dense>>tuned": tuned + 0.02, "bm25>>tuned+fusion": fused}
-    (run / "dev.json").write_text(json.dumps({"fusion": {"dev_ndcg@10": values, "final": "bm25>>tuned+fusion"},
-                                              "dev": {"best_dev": tuned}, "timings": {"training": 100.0 * queries}}))
+    fusion, dev, timings = {"dev_ndcg@10": values, "final": "bm25>>tuned+fusion"}, {"best_dev": tuned}, {"training": 100.0 * queries}
+    if full:  # a train run that went on to test: the same dev choices, in its own files
+        (run / "fusion.json").write_text(json.dumps(fusion))
+        (run / "train_done.json").write_text(json.dumps({"dev": dev}))
+        (run / "metrics.json").write_text(json.dumps({"timings": timings}))
+    else:
+        (run / "dev.json").write_text(json.dumps({"fusion": fusion, "dev": dev, "timings": timings}))
     return run
 
 
@@ -207,9 +212,9 @@ def test_label_curve_table_groups_runs_by_their_labelled_queries_and_averages_se
     import bench_labels
 
     _label_run(tmp_path, 10, 42, 0.30, 0.40)
-    _label_run(tmp_path, 10, 43, 0.40, 0.50)
+    _label_run(tmp_path, 10, 43, 0.40, 0.50, full=True)
     _label_run(tmp_path, 5, 42, 0.20, 0.25)
-    rows = bench_labels.table(sorted(p.parent for p in tmp_path.glob("*/dev.json"))).splitlines()[2:]
+    rows = bench_labels.table(sorted(tmp_path.iterdir())).splitlines()[2:]
     assert [r.split("|")[1].strip() for r in rows] == ["5", "10"]  # ordered by budget, not by name
     cells = [c.strip() for c in rows[1].split("|")[1:-1]]
     assert cells[1] == "42, 43"
