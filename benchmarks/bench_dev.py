@@ -20,7 +20,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rerankft.data.dataset import carve_dev, dev_seed
+from rerankft.data.dataset import training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import fit_fusion
 from rerankft.scoring.loading import run_model_dir
@@ -36,7 +36,7 @@ def dev_row(run: Path, overrides: list[str]) -> dict:
     cfg = OmegaConf.load(run / "config.yaml")
     cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(overrides))
     dataset = load_from_config(cfg.data)
-    _, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, dev_seed(cfg))
+    _, dev = training_split(dataset, cfg)
     t0 = time.perf_counter()
     sel = fit_fusion(cfg, dataset, dev, run_model_dir(run, "run"), fusion=bool(cfg.rerank.fusion))
     return {"settings": " ".join(overrides) or "(run's own)", "seconds": round(time.perf_counter() - t0, 1), **(sel or {})}

@@ -20,7 +20,7 @@ from omegaconf import OmegaConf
 
 from rerankft.core.metrics import ndcg_at_10
 from rerankft.core.runs import ranked_ids
-from rerankft.data.dataset import carve_dev, dev_seed
+from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import SIGNALS, held_out, signal_runs, weight_table
 from rerankft.evaluation.rerankers import make_reranker_factory, rerank_shared
@@ -68,7 +68,7 @@ def fusions(run: Path) -> dict[str, dict[str, float]]:
     """{first stage: {way: dev nDCG@10}} for one run."""
     cfg = OmegaConf.load(run / "config.yaml")
     dataset = load_from_config(cfg.data)
-    _, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, dev_seed(cfg))
+    _, dev = training_split(dataset, cfg)
     firsts, union, signals = dev_candidates(cfg, dataset, dev)
     scores = score_union(run, cfg, dataset, union)
     out = {}

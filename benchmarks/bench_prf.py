@@ -33,7 +33,7 @@ from omegaconf import OmegaConf
 
 from rerankft.core.metrics import evaluate_run, ndcg_at_10
 from rerankft.core.runs import ranked_ids
-from rerankft.data.dataset import carve_dev, dev_seed
+from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.stats import paired_randomization_test
 from rerankft.retrieval.factory import build_first_stage
@@ -57,7 +57,7 @@ def rocchio(dense, dataset, candidates: dict, leader: dict, fb: int, beta: float
 def prf_rows(run: Path, fbs: list[int], betas: list[float]) -> list[tuple[str, float]]:
     cfg = OmegaConf.load(run / "config.yaml")
     dataset = load_from_config(cfg.data)
-    _, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, dev_seed(cfg))
+    _, dev = training_split(dataset, cfg)
     firsts, union, signals = dev_candidates(cfg, dataset, dev)
     top_k, seed = int(cfg.rerank.top_k), dev_seed(cfg)
     scores = score_union(run, cfg, dataset, union)

@@ -20,7 +20,7 @@ from bench_fusion import FIRST_STAGES, dev_candidates, fused_cv, score_union, tu
 from omegaconf import OmegaConf
 
 from rerankft.core.metrics import ndcg_at_10
-from rerankft.data.dataset import carve_dev, dev_seed
+from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.scoring.fusion import zscores
 
@@ -29,7 +29,7 @@ def shared_dev(runs: list[Path]):
     """The runs' configs, the data set and their common dev qrels; refuses runs whose dev queries differ."""
     cfgs = [OmegaConf.load(r / "config.yaml") for r in runs]
     dataset = load_from_config(cfgs[0].data)
-    devs = [carve_dev(dataset.split(c.data.splits.train), c.data.dev_fraction, dev_seed(c))[1] for c in cfgs]
+    devs = [training_split(dataset, c)[1] for c in cfgs]
     for run, dev in zip(runs[1:], devs[1:]):
         if sorted(dev) != sorted(devs[0]):
             sys.exit(f"{run}: its dev queries differ from {runs[0]}'s: train them with the same data.dev_seed")
