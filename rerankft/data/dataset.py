@@ -165,4 +165,3 @@ def train_queries(cfg) -> int | None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ConfigError(f"data.train_queries={value!r} is invalid: expected a positive integer or null (all)")
     return value
-
