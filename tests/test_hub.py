@@ -121,6 +121,14 @@ def test_model_card_has_base_model_recipe_data_and_model_index(run):
     assert "hf_secret" not in str(card) and "/home/me" not in str(card)  # no secrets or local paths on the Hub
 
 
+def test_model_card_says_when_the_labelled_queries_were_capped(run):
+    assert "capped at" not in model_card(read_run(run), "me/x").text  # null: every training query, nothing to say
+    cfg = OmegaConf.load(run / "config.yaml")
+    cfg.data.train_queries = 27
+    (run / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    assert "labelled training queries capped at 27" in model_card(read_run(run), "me/x").text
+
+
 def test_local_base_model_is_not_claimed_as_hub_base(run, tmp_path):
     cfg = OmegaConf.load(run / "config.yaml")
     cfg.model.name = str(tmp_path)  # a local folder is not a Hub id: the Hub would reject it in metadata

@@ -366,6 +366,8 @@ def _recipe_lines(config, data: dict, dev: dict, train: dict, base_link: str) ->
     return [
         f"- dev queries for model selection: {fmt(_sel(config, 'data.dev_fraction'), 2)} of the training split "
         f"({dev.get('queries', 'n/a')} queries); the test split is never used for training or selection",
+        *([f"- labelled training queries capped at {_sel(config, 'data.train_queries')} (`data.train_queries`, a seeded sample)"]
+          if _sel(config, "data.train_queries") else []),
         f"- data fingerprint: `{data.get('fingerprint')}`", "",
         "## Training recipe", "",
         f"- base model: {base_link}",
