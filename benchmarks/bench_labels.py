@@ -36,7 +36,8 @@ def parse_args(argv=None):
 
 
 def run_figures(run: Path) -> dict:
-    """One dev.only run's figures, read back from its dev.json and config.yaml."""
+    """One run's dev figures: a dev.only run's dev.json, or a full run's fusion.json, train_done.json and
+    metrics.json; its seed from config.yaml and its labelled queries from mining.json."""
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(run / "config.yaml")

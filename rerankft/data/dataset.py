@@ -155,8 +155,9 @@ def training_split(dataset: RetrievalDataset, cfg) -> tuple[Qrels, Qrels]:
     """The labelled queries a run trains on and the dev queries it selects with, both from the training split:
     dev carved first (``data.dev_fraction``, ``data.dev_seed``), then the rest capped at ``data.train_queries``
     (null = all). The cap never changes the dev queries, so runs with different label budgets compare on one dev."""
-    train, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, dev_seed(cfg))
-    return cap_queries(train, train_queries(cfg), dev_seed(cfg)), dev
+    seed = dev_seed(cfg)
+    train, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, seed)
+    return cap_queries(train, train_queries(cfg), seed), dev
 
 
 def train_queries(cfg) -> int | None:

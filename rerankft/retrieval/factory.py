@@ -20,16 +20,17 @@ FIRST_STAGES = ("bm25", "dense", "hybrid", "prf")  # built from configs/retrieve
 # A first stage whose candidates are another's, re-ordered: reported alone, never reranked again.
 REORDERS = {"prf": "hybrid"}
 
+# A first stage whose bi-encoder is the run's fine-tuned one (bi_encoder=mnrl): "dense-ft", "hybrid-ft".
+# They are reported next to the untrained ones, never instead of them: those stay the baselines.
+TUNED_SUFFIX = "-ft"
+TUNABLE = ("dense", "hybrid")  # the first stages with a bi-encoder in them
+
 
 def rerankable(names) -> list[str]:
     """``names`` less any first stage whose candidates are another one's in ``names``, re-ordered
     (prf beside hybrid): reranking those candidates again would give the same systems twice."""
     names = list(names)
     return [n for n in names if REORDERS.get(n) not in names]
-# A first stage whose bi-encoder is the run's fine-tuned one (bi_encoder=mnrl): "dense-ft", "hybrid-ft".
-# They are reported next to the untrained ones, never instead of them: those stay the baselines.
-TUNED_SUFFIX = "-ft"
-TUNABLE = ("dense", "hybrid")  # the first stages with a bi-encoder in them
 
 
 def tuned_first_stages(names, models) -> list[str]:
