@@ -21,7 +21,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rerankft.data.dataset import carve_dev, dev_seed
+from rerankft.data.dataset import training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import (
     best_on,
@@ -71,7 +71,7 @@ def _held_out_value(per_query: dict, tables: dict, name: str, q: str, rest: list
 def run_rows(run: Path, thresholds: list[float], priors: list[str] | None = None) -> dict:
     cfg = OmegaConf.load(run / "config.yaml")
     dataset = load_from_config(cfg.data)
-    _, dev = carve_dev(dataset.split(cfg.data.splits.train), cfg.data.dev_fraction, dev_seed(cfg))
+    _, dev = training_split(dataset, cfg)
     fusion = bool(cfg.rerank.fusion)
     scored = score_dev_systems(cfg, dataset, dev, run_model_dir(run, "run"), fusion)
     seed = int(cfg.train.seed)

@@ -33,7 +33,7 @@ from omegaconf import OmegaConf
 
 from rerankft.core.metrics import evaluate_run, ndcg_at_10
 from rerankft.core.runs import ranked_ids
-from rerankft.data.dataset import RetrievalDataset, carve_dev, dev_seed
+from rerankft.data.dataset import RetrievalDataset, training_split
 from rerankft.data.loading import load_beir_folder, load_from_config
 from rerankft.evaluation.stats import paired_randomization_test
 from rerankft.retrieval.factory import build_first_stage
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
         return 0
 
     if args.split == "dev":
-        _, qrels = carve_dev(ds.split(cfg.data.splits.train), cfg.data.dev_fraction, dev_seed(cfg))
+        _, qrels = training_split(ds, cfg)
     else:
         qrels = ds.split(cfg.data.splits.test)
     qids = sorted(qrels)[: args.queries or None]

@@ -96,13 +96,13 @@ def dev_queries(dataset, args):
     them. Training queries flatter a student: it was distilled on exactly their rows."""
     from omegaconf import OmegaConf
 
-    from rerankft.data.dataset import carve_dev, dev_seed
+    from rerankft.data.dataset import training_split
 
     run_cfg = Path(args.model or "").parent / "config.yaml"
     if not args.model or not run_cfg.is_file():
         sys.exit(f"error: --split dev needs --model <run>/model of a train run (no {run_cfg})")
     cfg = OmegaConf.load(run_cfg)
-    return carve_dev(dataset.split("train"), float(cfg.data.dev_fraction), dev_seed(cfg))[1]
+    return training_split(dataset, cfg)[1]
 
 
 def cut_passages(tokenizer, texts, seed, lo=16, hi=256):

@@ -153,7 +153,7 @@ def test_bench_choice_replays_a_run_with_each_prior_and_refuses_a_folder_that_is
     per_query = {"dense": {q: 0.5 for q in qids}, "dense>>tuned": {q: 0.6 for q in qids}, "hybrid>>tuned": {q: 0.4 for q in qids}}
     seen = {}
     monkeypatch.setattr(bench_choice, "load_from_config", lambda cfg: type("D", (), {"split": lambda self, s: {}})())
-    monkeypatch.setattr(bench_choice, "carve_dev", lambda qrels, frac, seed: ({}, {q: {} for q in qids}))
+    monkeypatch.setattr(bench_choice, "training_split", lambda dataset, cfg: ({}, {q: {} for q in qids}))
     monkeypatch.setattr(bench_choice, "run_model_dir", lambda r, what: r / "model")
 
     def fake_score(cfg, dataset, dev, model_dir, fusion):

@@ -22,7 +22,7 @@ def test_split_dev_is_the_runs_own_dev_carve_and_needs_a_run(tmp_path):
     dataset = types.SimpleNamespace(split=lambda name: train)
     run = tmp_path / "run"
     (run / "model").mkdir(parents=True)
-    (run / "config.yaml").write_text("data:\n  dev_fraction: 0.25\ntrain:\n  seed: 7\n")
+    (run / "config.yaml").write_text("data:\n  splits: {train: train}\n  dev_fraction: 0.25\ntrain:\n  seed: 7\n")
     dev = bench.dev_queries(dataset, types.SimpleNamespace(model=str(run / "model")))
     assert dev == carve_dev(train, 0.25, 7)[1] and len(dev) == 10
     assert dev != carve_dev(train, 0.25, 8)[1]  # the run's seed, not any seed
