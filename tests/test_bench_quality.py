@@ -221,3 +221,33 @@ def test_label_curve_table_groups_runs_by_their_labelled_queries_and_averages_se
     assert cells[2] == "0.3600 (0.3100 / 0.4100)"  # tuned alone: mean over candidate sets, then over seeds
     assert cells[3] == "0.4500 (0.4000 / 0.5000)" and cells[6] == "1000 s"
     assert bench_labels.parse_args(["d", "--budgets", "27", "all"]).budgets == ["27", "all"]
+
+
+def test_interpolated_model_mixes_every_tensor_and_the_gate_and_keeps_the_tuned_folder_at_one(tmp_path):
+    import bench_interpolate
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    def folder(name, weight, head_scale, gate):
+        d = tmp_path / name
+        (d / "1_SegmentCosineScore").mkdir(parents=True)
+        save_file({"w": torch.full((2, 3), weight), "b": torch.zeros(3)}, d / "model.safetensors")
+        save_file({"scale": torch.tensor(head_scale)}, d / "1_SegmentCosineScore" / "model.safetensors")
+        (d / "config.json").write_text(json.dumps({"segment_gate": gate, "segment_cosine_scale": head_scale, "hidden_size": 3}))
+        (d / "tokenizer.json").write_text("{}")
+        return d
+
+    start, tuned = folder("start", 0.0, 20.0, -4.0), folder("tuned", 2.0, 22.0, -3.0)
+    mid = bench_interpolate.interpolate(start, tuned, 0.25, tmp_path / "mid")
+    assert torch.allclose(load_file(mid / "model.safetensors")["w"], torch.full((2, 3), 0.5))
+    assert float(load_file(mid / "1_SegmentCosineScore" / "model.safetensors")["scale"]) == pytest.approx(20.5)
+    conf = json.loads((mid / "config.json").read_text())
+    assert conf["segment_gate"] == pytest.approx(-3.75) and conf["hidden_size"] == 3
+    assert (mid / "tokenizer.json").is_file()  # everything but the weights is the tuned folder's
+    past = bench_interpolate.interpolate(start, tuned, 1.5, tmp_path / "mid")  # an existing folder is replaced
+    assert float(load_file(past / "model.safetensors")["w"][0, 0]) == pytest.approx(3.0)
+    one = bench_interpolate.interpolate(start, tuned, 1.0, tmp_path / "one")
+    assert (one / "model.safetensors").read_bytes() == (tuned / "model.safetensors").read_bytes()  # cache hits
+    save_file({"other": torch.zeros(1)}, start / "model.safetensors")
+    with pytest.raises(SystemExit, match="different tensors"):
+        bench_interpolate.interpolate(start, tuned, 0.5, tmp_path / "bad")
