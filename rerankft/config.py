@@ -13,6 +13,7 @@ from rerankft.core.systems import FUSED, first_stage_of, reranker_of
 from rerankft.data.dataset import dev_seed, train_queries
 from rerankft.mining.pseudo import SOURCES
 from rerankft.mining.rows import FORMATS
+from rerankft.modeling.build import passage_cls_setting
 from rerankft.modeling.names import resolve_model_name
 from rerankft.retrieval.factory import FIRST_STAGES, TUNABLE, TUNED_SUFFIX
 from rerankft.scoring.library import is_library_entry
@@ -95,6 +96,8 @@ def validate_config(cfg: DictConfig) -> None:
     if select(cfg, "data.dev_seed") is not None:
         dev_seed(cfg)  # an integer, or refused naming the key
     train_queries(cfg)  # null or a positive integer
+    if isinstance(select(cfg, "model"), DictConfig):
+        passage_cls_setting(cfg.model)  # true or false, and only with a gated body
 
 
 def _check_train_windows(cfg: DictConfig) -> None:

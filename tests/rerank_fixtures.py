@@ -83,9 +83,10 @@ def tuned_model_dir(steps: int = 40) -> str:
 
 
 @functools.lru_cache(maxsize=None)
-def tuned_segment_cosine_model_dir(steps: int = 20, segment_gate: float | None = -4.0) -> str:
+def tuned_segment_cosine_model_dir(steps: int = 20, segment_gate: float | None = -4.0, passage_cls: bool = False) -> str:
     """The segment_cosine head on the packaged MiniLM, fine-tuned like ``tuned_model_dir``, saved portable;
-    with the gated body as the default config builds it (``segment_gate=None``: full attention)."""
+    with the gated body as the default config builds it (``segment_gate=None``: full attention;
+    ``passage_cls``: model.passage_cls)."""
     from rerankft.modeling.heads import (
         build_segment_cosine_cross_encoder,
         make_portable,
@@ -94,9 +95,10 @@ def tuned_segment_cosine_model_dir(steps: int = 20, segment_gate: float | None =
 
     _seed(0)
     name = resolve_model_name("sentence-transformers/all-MiniLM-L6-v2")
-    model = build_segment_cosine_cross_encoder(name, MAX_LENGTH, segment_gate)
+    model = build_segment_cosine_cross_encoder(name, MAX_LENGTH, segment_gate, passage_cls=passage_cls)
     model = _fine_tune(model, steps)
     path = _root() / ("tuned-segment-cosine" if segment_gate is None else f"tuned-segment-gated{segment_gate:g}")
+    path = path.with_name(path.name + "-passage-cls") if passage_cls else path
     model.save_pretrained(str(path))
     assert make_portable(path, model)
     return str(path)

@@ -93,6 +93,47 @@ def test_closed_gate_starts_exactly_at_the_bi_encoder():
     assert full_gap > 2 * closed_gap, (full_gap, closed_gap)
 
 
+def test_passage_cls_makes_a_shut_gate_score_exactly_as_the_bi_encoder_in_every_loader(tmp_path):
+    """model.passage_cls: the passage segment gets its own [CLS], so with cross-attention shut the
+    segment cosine equals the bi-encoder's cosine to float precision (without it, ~0.05 off), live,
+    reloaded by sentence-transformers, through rerankft's padding engine and through transformers."""
+    import torch
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from rerankft import Reranker
+    from rerankft.modeling.heads import (
+        build_segment_cosine_cross_encoder,
+        make_portable,
+    )
+    from rerankft.modeling.names import resolve_model_name
+
+    name = resolve_model_name("sentence-transformers/all-MiniLM-L6-v2")
+    query = TOPICS[1][0]
+    passages = [p for _, p in TOPICS] + ["short"]  # mixed lengths: padded rows in one batch
+    bi = SentenceTransformer(name)
+    want = bi.similarity(bi.encode([query]), bi.encode(passages))[0].numpy()
+    pairs = [(query, p) for p in passages]
+    model = build_segment_cosine_cross_encoder(name, 256, segment_gate=-1e4, passage_cls=True)
+    with torch.no_grad():
+        live = model.predict(pairs, batch_size=len(pairs)) / 20.0
+    assert np.abs(live - want).max() < 1e-5
+    model.save_pretrained(str(tmp_path))
+    assert make_portable(tmp_path, model)  # as a train run saves it: loadable by transformers too
+    assert json.loads((tmp_path / "config.json").read_text())["segment_passage_cls"] == model.tokenizer.cls_token_id
+    reloaded = CrossEncoder(str(tmp_path), trust_remote_code=True).predict(pairs) / 20.0
+    engine = Reranker(str(tmp_path), score_cache=False).score(pairs).ravel() / 20.0
+    tok = AutoTokenizer.from_pretrained(str(tmp_path))
+    hf = AutoModelForSequenceClassification.from_pretrained(str(tmp_path), trust_remote_code=True).eval()
+    with torch.no_grad():
+        logits = hf(**tok([q for q, _ in pairs], [p for _, p in pairs], padding=True, return_tensors="pt")).logits
+    for got in (reloaded, engine, logits.ravel().numpy() / 20.0):
+        assert np.abs(got - want).max() < 1e-5
+    without = build_segment_cosine_cross_encoder(name, 256, segment_gate=-1e4)
+    with torch.no_grad():
+        assert np.abs(without.predict(pairs) / 20.0 - want).max() > 0.01  # the gap the token closes
+
+
 def test_segment_cosine_models_take_the_tokenize_once_path_and_score_as_predict():
     """A feature-extraction body under a score head is padded by the engine itself (each pair
     tokenized once), across length-sorted batches of mixed lengths, with predict's scores."""
@@ -126,3 +167,18 @@ def test_segment_gate_starts_where_configured_and_a_saved_folder_keeps_it(start,
     model.save(str(tmp_path))
     assert json.loads((tmp_path / "config.json").read_text())["segment_gate"] == start
     assert CrossEncoder(str(tmp_path), trust_remote_code=True)[0].segment_gate.item() == start
+
+
+@pytest.mark.parametrize("model,message", [
+    ({"segment_gate": -4.0, "passage_cls": "yes"}, "model.passage_cls='yes' is invalid"),
+    ({"segment_gate": None, "passage_cls": True}, "model.passage_cls=true needs model.segment_gate"),
+])
+def test_passage_cls_setting_is_checked_before_anything_runs(model, message):
+    from omegaconf import OmegaConf
+
+    from rerankft.config import validate_config
+    from rerankft.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        validate_config(OmegaConf.create({"model": {"name": "m", "head": "auto", **model}}))
+    validate_config(OmegaConf.create({"model": {"name": "m", "head": "auto", "segment_gate": -4.0, "passage_cls": True}}))

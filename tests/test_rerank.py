@@ -308,8 +308,9 @@ def test_onnx_backends_export_once_and_match_torch(tmp_path, model_dir, cross_en
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("segment_gate", [-4.0, None], ids=["gated", "full-attention"])
-def test_onnx_backends_run_the_segment_cosine_head(segment_gate, tmp_path):
+@pytest.mark.parametrize("segment_gate,passage_cls", [(-4.0, False), (None, False), (-4.0, True)],
+                         ids=["gated", "full-attention", "gated-passage-cls"])
+def test_onnx_backends_run_the_segment_cosine_head(segment_gate, passage_cls, tmp_path):
     """The offline default's head: the encoder runs in ONNX Runtime (the gated body's mask and
     positions built inside the graph), the head on its token states."""
     pytest.importorskip("onnxscript")
@@ -318,10 +319,10 @@ def test_onnx_backends_run_the_segment_cosine_head(segment_gate, tmp_path):
     from rerankft.scoring.reranker import Reranker
     from tests.rerank_fixtures import tuned_segment_cosine_model_dir
 
-    path = tuned_segment_cosine_model_dir(segment_gate=segment_gate)
+    path = tuned_segment_cosine_model_dir(segment_gate=segment_gate, passage_cls=passage_cls)
     pairs = mixed_pairs(40, seed=6)
     expected = CrossEncoder(path, trust_remote_code=True).predict(pairs)
-    fp32 = Reranker(path, backend="onnx", cache_dir=tmp_path)
+    fp32 = Reranker(path, backend="onnx", cache_dir=tmp_path)  # model.passage_cls: the [CLS] inserted inside the graph
     assert np.abs(fp32.score(pairs) - expected).max() < 1e-3
     if segment_gate is not None:
         # Known gap: dynamic int8 moves the gated body's scores about twice as much (mean |diff| 1.0

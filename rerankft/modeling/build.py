@@ -46,7 +46,8 @@ def build_cross_encoder(cfg_model: DictConfig, max_length: int | None):
         elif head == "segment_cosine":
             from rerankft.modeling.heads import build_segment_cosine_cross_encoder
 
-            model = build_segment_cosine_cross_encoder(name, max_length, cfg_model.get("segment_gate"))
+            model = build_segment_cosine_cross_encoder(name, max_length, cfg_model.get("segment_gate"),
+                                                      passage_cls=passage_cls_setting(cfg_model))
         else:
             body = Transformer(name, transformer_task="feature-extraction", max_seq_length=max_length)
             dim = body.get_word_embedding_dimension()
@@ -73,3 +74,13 @@ def resolve_head(head: str, name: str) -> str:
     except Exception as e:  # noqa: BLE001 - unreachable hub id, broken folder
         raise ModelError(f"model.name={name!r} could not be read ({e})") from None
     return "cls" if any(a.endswith("ForSequenceClassification") for a in archs) else "segment_cosine"
+
+
+def passage_cls_setting(cfg_model) -> bool:
+    """``model.passage_cls``: true or false, and only with a gated body (the [CLS] is inserted by it)."""
+    value = cfg_model.get("passage_cls", False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"model.passage_cls={value!r} is invalid: use true or false")
+    if value and cfg_model.get("segment_gate") is None:
+        raise ConfigError("model.passage_cls=true needs model.segment_gate (a number): the gated body inserts the passage's [CLS]")
+    return value

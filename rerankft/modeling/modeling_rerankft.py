@@ -81,6 +81,33 @@ def gated_inputs(input_ids, attention_mask, token_type_ids, sep_token_id, gate, 
     return {"attention_mask": mask.unsqueeze(1), "position_ids": positions, "token_type_ids": torch.zeros_like(input_ids)}
 
 
+def with_passage_cls(input_ids, attention_mask, token_type_ids, sep_token_id, cls_token_id):
+    """The pair's tensors with a [CLS] inserted right after the first [SEP]: the passage's own [CLS].
+
+    A bi-encoder encodes ``[CLS] passage [SEP]``; the joint input ``[CLS] query [SEP] passage [SEP]``
+    gives the passage segment no [CLS] of its own, so even with cross-attention shut its states
+    (and the segment cosine) differ from the bi-encoder's. With this token (segment 1, position 0
+    once positions restart) a shut gate scores exactly as the bi-encoder does. Tensor ops only
+    (gather / where), one column more per row; rows without a [SEP] get a padding column.
+    """
+    batch, length = input_ids.shape
+    is_sep = input_ids == sep_token_id
+    has_sep = is_sep.any(1, keepdim=True)
+    first_sep = torch.where(has_sep, is_sep.int().argmax(1, keepdim=True), torch.full_like(has_sep, length, dtype=torch.long))
+    cols = torch.arange(length + 1, device=input_ids.device).unsqueeze(0).expand(batch, -1)
+    src = torch.where(cols <= first_sep, cols, cols - 1).clamp(max=length - 1)
+    inserted = cols == first_sep + 1
+    ids = torch.where(inserted, torch.full_like(cols, cls_token_id), torch.gather(input_ids, 1, src))
+    # the last column repeats the last token for rows without a [SEP]: masked out
+    tail = (cols == length) & ~has_sep
+    mask = torch.where(inserted, torch.ones_like(cols), torch.gather(attention_mask.long(), 1, src))
+    mask = torch.where(tail, torch.zeros_like(mask), mask).to(attention_mask.dtype)
+    out = {"input_ids": ids, "attention_mask": mask}
+    if token_type_ids is not None:
+        out["token_type_ids"] = torch.where(inserted, torch.ones_like(cols), torch.gather(token_type_ids.long(), 1, src)).to(token_type_ids.dtype)
+    return out
+
+
 class SegmentGatedTransformer(Transformer):
     """A sentence-transformers Transformer whose cross-segment attention passes a learnable gate.
 
@@ -99,6 +126,8 @@ class SegmentGatedTransformer(Transformer):
             # config.json, which does carry the key.
             self.model.config.segment_gate = float(segment_gate)
         self.segment_gate = nn.Parameter(torch.tensor(float(getattr(self.model.config, "segment_gate", -4.0))))
+        # A folder saved before this key existed has no passage [CLS]: it keeps scoring as it was trained.
+        self.passage_cls = getattr(self.model.config, "segment_passage_cls", None) not in (None, False)
 
     def body_inputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return gated_inputs(features["input_ids"], features["attention_mask"], features.get("token_type_ids"),
@@ -107,6 +136,9 @@ class SegmentGatedTransformer(Transformer):
     def forward(self, features: dict[str, torch.Tensor], **kwargs) -> dict[str, torch.Tensor]:
         if getattr(self, "gate_in_graph", False):  # an exported graph that gates by itself (rerankft's ONNX backend)
             return super().forward(features, **kwargs)
+        if self.passage_cls and features.get("input_ids") is not None:  # the head reads the same widened tensors
+            features.update(with_passage_cls(features["input_ids"], features["attention_mask"], features.get("token_type_ids"),
+                                             self.tokenizer.sep_token_id, self.tokenizer.cls_token_id))
         # kwargs override features for the encoder only: the head still reads the 2-D attention_mask
         return super().forward(features, **{**self.body_inputs(features), **kwargs})
 
@@ -167,6 +199,11 @@ class BertSegmentCosineForSequenceClassification(BertPreTrainedModel):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         sep = getattr(self.config, "sep_token_id", None)
+        cls_id = getattr(self.config, "segment_passage_cls", None)  # the [CLS] id to insert, or absent
+        if cls_id is not None and cls_id is not False:
+            sep = sep if sep is not None else self.config.segment_sep_token_id
+            wide = with_passage_cls(input_ids, attention_mask, token_type_ids, sep, int(cls_id))
+            input_ids, attention_mask, token_type_ids = wide["input_ids"], wide["attention_mask"], wide.get("token_type_ids")
         inputs = {"attention_mask": attention_mask, "token_type_ids": token_type_ids}
         gate = getattr(self.config, "segment_gate", None)
         if gate is not None:
