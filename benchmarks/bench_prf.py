@@ -1,6 +1,6 @@
 """Dev-only: pseudo-relevance feedback on the dense signal, led by the first stage or by the tuned model.
 
-    python benchmarks/bench_prf.py outputs/train/<run> [<run> ...] [--fb 3,5] [--beta 0.5,1.0]
+    python benchmarks/bench_prf.py outputs/train/<run> [<run> ...] [--fb 3,5] [--beta 0.5,1.0] [--tuned-space]
     python benchmarks/bench_prf.py outputs/train/<run> --baseline       # prf-hybrid as a first stage on test
 
 Rocchio on the bi-encoder's vectors (Li et al. 2021, "Pseudo Relevance Feedback with Deep Language
@@ -16,6 +16,10 @@ Each is reported alone, and as one more fusion signal beside BM25 and dense (wei
 at their 5-fold cross-validated value, as the final choice sees fused systems). The tuned model's
 scores come from the score cache (the run's own). No test query is read.
 
+``--tuned-space``: Rocchio in the tuned model's own space too: its encoder weights used as a
+bi-encoder (mean pooling; with its gate nearly shut the tuned model is close to one), feedback
+from the hybrid's top passages, alone and as the fusion's dense signal.
+
 ``--baseline``: prf-hybrid as a zero-training first stage. Its two settings (``fb``, ``beta``) are
 chosen on every judged training query (it trains nothing, so all of them are fair to choose on),
 then it is scored once on the test split beside the hybrid it starts from (paired randomization p):
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from bench_fusion import dev_candidates, fused_cv, score_union, tuned_on
@@ -36,6 +41,7 @@ from rerankft.core.runs import ranked_ids
 from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.stats import paired_randomization_test
+from rerankft.retrieval.dense import DenseRetriever
 from rerankft.retrieval.factory import build_first_stage
 from rerankft.retrieval.hybrid import rrf
 from rerankft.retrieval.prf import feedback_vector
@@ -54,7 +60,7 @@ def rocchio(dense, dataset, candidates: dict, leader: dict, fb: int, beta: float
     return out
 
 
-def prf_rows(run: Path, fbs: list[int], betas: list[float]) -> list[tuple[str, float]]:
+def prf_rows(run: Path, fbs: list[int], betas: list[float], tuned_space: bool = False) -> list[tuple[str, float]]:
     cfg = OmegaConf.load(run / "config.yaml")
     dataset = load_from_config(cfg.data)
     _, dev = training_split(dataset, cfg)
@@ -81,7 +87,30 @@ def prf_rows(run: Path, fbs: list[int], betas: list[float]) -> list[tuple[str, f
                 (f"tuned+fusion with prf-tuned (CV), {tag}", fused_cv(dev, tuned, {**sig, "prf": p_t}, seed)),
                 (f"tuned+fusion, dense -> prf-tuned (CV), {tag}", fused_cv(dev, tuned, {"bm25": sig["bm25"], "prf": p_t}, seed)),
             ]
+    if tuned_space:
+        with tempfile.TemporaryDirectory(prefix="rerankft-tuned-bi-") as tmp:
+            space = DenseRetriever({"name": tuned_as_bi_encoder(run / "model", Path(tmp) / "bi")}, cache_dir=None)
+            rows.append(("the tuned weights as a bi-encoder (on hybrid's candidates)", ndcg_at_10(dev, rocchio(space, dataset, hyb, hyb, 0, 0.0))))
+            for fb in fbs:
+                for beta in betas:
+                    p_s = rocchio(space, dataset, hyb, hyb, fb, beta)
+                    rows += [(f"prf in the tuned space alone, fb={fb} beta={beta}", ndcg_at_10(dev, p_s)),
+                             (f"tuned+fusion, dense -> prf in the tuned space (CV), fb={fb} beta={beta}",
+                              fused_cv(dev, tuned, {"bm25": sig["bm25"], "prf": p_s}, seed))]
     return rows
+
+
+def tuned_as_bi_encoder(model_dir: Path, out: Path) -> str:
+    """The tuned model's encoder weights as a bi-encoder (mean pooling, normalised, 256 tokens): with
+    its gate nearly shut the tuned model is close to one, so Rocchio can work in its own space."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.base.modules import Transformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling
+
+    body = Transformer(str(model_dir), max_seq_length=256)
+    pooling = Pooling(body.get_word_embedding_dimension(), pooling_mode="mean")
+    SentenceTransformer(modules=[body, pooling, Normalize()]).save(str(out))
+    return str(out)
 
 
 def _per_query(qrels, run) -> dict[str, float]:
@@ -117,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", type=Path, help="finished train run directories (config.yaml, model/)")
     ap.add_argument("--fb", default="3", help="feedback passages, comma-separated")
     ap.add_argument("--beta", default="1.0", help="feedback weights, comma-separated")
+    ap.add_argument("--tuned-space", action="store_true", help="also Rocchio in the tuned model's own space (its weights as a bi-encoder)")
     ap.add_argument("--baseline", action="store_true", help="prf-hybrid as a first stage: settings chosen on training queries, scored on test")
     args = ap.parse_args(argv)
     fbs = [int(x) for x in args.fb.split(",")]
@@ -129,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     for run in args.runs:
         print(f"\n{run}\n| system (dev, hybrid's top k) | nDCG@10 |\n|---|---|")
-        for name, value in prf_rows(run, fbs, betas):
+        for name, value in prf_rows(run, fbs, betas, tuned_space=args.tuned_space):
             print(f"| {name} | {value:.4f} |", flush=True)
     return 0
 

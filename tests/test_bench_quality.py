@@ -251,3 +251,29 @@ def test_interpolated_model_mixes_every_tensor_and_the_gate_and_keeps_the_tuned_
     save_file({"other": torch.zeros(1)}, start / "model.safetensors")
     with pytest.raises(SystemExit, match="different tensors"):
         bench_interpolate.interpolate(start, tuned, 0.5, tmp_path / "bad")
+
+
+def test_tuned_space_bi_encoder_scores_as_the_cross_encoder_does_with_a_shut_gate(tmp_path):
+    """bench_prf --tuned-space: a gated model's encoder weights, pooled and normalised, are the
+    bi-encoder whose cosine that model computes when its gate is shut (passage [CLS] in)."""
+    import bench_prf
+    import numpy as np
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from rerankft.modeling.heads import build_segment_cosine_cross_encoder, make_portable
+    from rerankft.modeling.names import resolve_model_name
+    from tests.rerank_fixtures import TOPICS
+
+    model = build_segment_cosine_cross_encoder(resolve_model_name("sentence-transformers/all-MiniLM-L6-v2"), 256,
+                                               segment_gate=-1e4, passage_cls=True)
+    with torch.no_grad():  # move the weights off the packaged bi-encoder's, so the check is not trivially the same model
+        model[0].model.embeddings.word_embeddings.weight.mul_(1.5)
+    model.save_pretrained(str(tmp_path / "model"))
+    assert make_portable(tmp_path / "model", model)
+    bi = SentenceTransformer(bench_prf.tuned_as_bi_encoder(tmp_path / "model", tmp_path / "bi"))
+    query, passages = TOPICS[2][0], [p for _, p in TOPICS]
+    cos = bi.similarity(bi.encode([query]), bi.encode(passages))[0].numpy()
+    with torch.no_grad():
+        want = model.predict([(query, p) for p in passages]) / 20.0
+    assert np.abs(cos - want).max() < 1e-4
