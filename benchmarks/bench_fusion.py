@@ -45,9 +45,14 @@ def dev_candidates(cfg, dataset, dev):
 
 def score_union(run: Path, cfg, dataset, union) -> dict:
     """The run's tuned model's score of every pair of ``union`` (one call, cached like the benchmark's)."""
-    reranker = make_reranker_factory(cfg)(str(run_model_dir(run, "run")))
+    return score_pairs(run_model_dir(run, "run"), cfg, dataset, union, desc=run.name)
+
+
+def score_pairs(model_dir, cfg, dataset, union, desc: str) -> dict:
+    """Any model folder's score of every pair of ``union``, through the run's reranker settings and score cache."""
+    reranker = make_reranker_factory(cfg)(str(model_dir))
     width = max(1, max(len(v) for v in union.values()))
-    scores = rerank_shared(reranker, dataset, union, width, sorted(union), desc=run.name)
+    scores = rerank_shared(reranker, dataset, union, width, sorted(union), desc=desc)
     reranker.close()
     return scores
 
@@ -55,6 +60,13 @@ def score_union(run: Path, cfg, dataset, union) -> dict:
 def tuned_on(scores, first, top_k: int) -> dict:
     """The tuned run on one first stage's candidates: its top-k, each with the tuned score."""
     return {q: {d: scores[q][d] for d in ranked_ids(first.get(q, {}))[:top_k]} for q in scores}
+
+
+def alone_and_fused(dev, scores, firsts, signals, top_k: int, seed: int) -> tuple[dict[str, float], dict[str, float]]:
+    """({first stage: tuned alone}, {first stage: tuned+fusion at its CV value}) on the dev queries."""
+    tuned = {fs: tuned_on(scores, first, top_k) for fs, first in firsts.items()}
+    return ({fs: ndcg_at_10(dev, t) for fs, t in tuned.items()},
+            {fs: fused_cv(dev, t, signals[fs], seed) for fs, t in tuned.items()})
 
 
 def fused_cv(dev, tuned, signals, seed: int) -> float:

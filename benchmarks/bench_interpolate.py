@@ -25,13 +25,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_fusion import FIRST_STAGES, dev_candidates, fused_cv, tuned_on
+from bench_fusion import alone_and_fused, dev_candidates, score_pairs
 from omegaconf import OmegaConf
 
-from rerankft.core.metrics import ndcg_at_10
 from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
-from rerankft.evaluation.rerankers import make_reranker_factory, rerank_shared
 
 WEIGHTS = ("model.safetensors", "1_SegmentCosineScore/model.safetensors")
 CONFIG_SCALARS = ("segment_gate", "segment_cosine_scale", "segment_cosine_bias")
@@ -70,17 +68,12 @@ def curve(run: Path, alphas: list[float], work: Path) -> dict[float, tuple[float
     dataset = load_from_config(cfg.data)
     _, dev = training_split(dataset, cfg)
     firsts, union, signals = dev_candidates(cfg, dataset, dev)
-    top_k, seed = int(cfg.rerank.top_k), dev_seed(cfg)
-    width = max(len(v) for v in union.values())
     out = {}
     for a in alphas:
         folder = interpolate(start, run / "model", a, work / f"{run.name}-a{a}")
-        reranker = make_reranker_factory(cfg)(str(folder))
-        scores = rerank_shared(reranker, dataset, union, width, sorted(union), desc=f"{run.name} a={a}")
-        reranker.close()
-        alone = [ndcg_at_10(dev, tuned_on(scores, firsts[fs], top_k)) for fs in FIRST_STAGES]
-        fused = [fused_cv(dev, tuned_on(scores, firsts[fs], top_k), signals[fs], seed) for fs in FIRST_STAGES]
-        out[a] = (sum(alone) / len(alone), sum(fused) / len(fused))
+        scores = score_pairs(folder, cfg, dataset, union, desc=f"{run.name} a={a}")
+        alone, fused = alone_and_fused(dev, scores, firsts, signals, int(cfg.rerank.top_k), dev_seed(cfg))
+        out[a] = (sum(alone.values()) / len(alone), sum(fused.values()) / len(fused))
         print(f"| {run.name} | {a:g} | {out[a][0]:.4f} | {out[a][1]:.4f} |", flush=True)
     return out
 

@@ -16,10 +16,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench_fusion import FIRST_STAGES, dev_candidates, fused_cv, score_union, tuned_on
+from bench_fusion import FIRST_STAGES, alone_and_fused, dev_candidates, score_union
 from omegaconf import OmegaConf
 
-from rerankft.core.metrics import ndcg_at_10
 from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.scoring.fusion import zscores
@@ -48,9 +47,7 @@ def rows(runs: list[Path]) -> list[tuple[str, dict[str, float], dict[str, float]
         ensemble[q] = {d: sum(z[d] for z in zs) / len(zs) for d in union[q]}
     out = []
     for name, scores in [*scored, (f"ensemble of {len(runs)}", ensemble)]:
-        tuned = {fs: tuned_on(scores, first, int(cfg.rerank.top_k)) for fs, first in firsts.items()}
-        out.append((name, {fs: ndcg_at_10(dev, t) for fs, t in tuned.items()},
-                    {fs: fused_cv(dev, t, signals[fs], dev_seed(cfg)) for fs, t in tuned.items()}))
+        out.append((name, *alone_and_fused(dev, scores, firsts, signals, int(cfg.rerank.top_k), dev_seed(cfg))))
     return out
 
 
