@@ -114,12 +114,7 @@ def build_segment_cosine_cross_encoder(name: str, max_length: int | None, segmen
         body = Transformer(name, transformer_task="feature-extraction", max_seq_length=max_length, config_kwargs=config)
     else:
         body = SegmentGatedTransformer(name, transformer_task="feature-extraction", max_seq_length=max_length,
-                                       config_kwargs=config, segment_gate=float(segment_gate))
-        if passage_cls:  # the passage's own [CLS] (modeling_rerankft.with_passage_cls); saved in config.json
-            # the token ids themselves: the transformers class below reads them from config.json
-            body.model.config.segment_passage_cls = int(body.tokenizer.cls_token_id)
-            body.model.config.segment_sep_token_id = int(body.tokenizer.sep_token_id)
-            body.passage_cls = True
+                                       config_kwargs=config, segment_gate=float(segment_gate), passage_cls=passage_cls)
     model = CrossEncoder(modules=[body, SegmentCosineScore(sep_token_id=body.tokenizer.sep_token_id)])
     # The head's scale makes scores span ~[-20, 20]; a sigmoid on top would squash near-equal
     # top scores into float32 ties, so predict() returns the raw score (saved with the model).

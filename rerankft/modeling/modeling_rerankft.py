@@ -108,6 +108,13 @@ def with_passage_cls(input_ids, attention_mask, token_type_ids, sep_token_id, cl
     return out
 
 
+def passage_cls_ids(config) -> tuple[int, int] | None:
+    """(the [CLS] id to insert, the [SEP] id it follows) for a model.passage_cls folder, else None:
+    a folder saved before these keys existed has no passage [CLS] and keeps scoring as it was trained."""
+    cls_id = getattr(config, "segment_passage_cls", None)
+    return None if cls_id is None else (int(cls_id), int(config.segment_sep_token_id))
+
+
 class SegmentGatedTransformer(Transformer):
     """A sentence-transformers Transformer whose cross-segment attention passes a learnable gate.
 
@@ -116,7 +123,7 @@ class SegmentGatedTransformer(Transformer):
     Inputs are never unpadded (a 4-D mask needs the padded layout).
     """
 
-    def __init__(self, *args, segment_gate: float | None = None, **kwargs):
+    def __init__(self, *args, segment_gate: float | None = None, passage_cls: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.unpad_inputs = False
         if segment_gate is not None:
@@ -126,8 +133,15 @@ class SegmentGatedTransformer(Transformer):
             # config.json, which does carry the key.
             self.model.config.segment_gate = float(segment_gate)
         self.segment_gate = nn.Parameter(torch.tensor(float(getattr(self.model.config, "segment_gate", -4.0))))
-        # A folder saved before this key existed has no passage [CLS]: it keeps scoring as it was trained.
-        self.passage_cls = getattr(self.model.config, "segment_passage_cls", None) not in (None, False)
+        if passage_cls:  # model.passage_cls: the token ids go to config.json, where every loader reads them
+            self.model.config.segment_passage_cls = int(self.tokenizer.cls_token_id)
+            self.model.config.segment_sep_token_id = int(self.tokenizer.sep_token_id)
+        self.passage_ids = passage_cls_ids(self.model.config)
+
+    def passage_inputs(self, input_ids, attention_mask, token_type_ids) -> dict[str, torch.Tensor]:
+        """The tokenizer's tensors widened by the passage's [CLS] (a model.passage_cls body only)."""
+        cls_id, sep_id = self.passage_ids
+        return with_passage_cls(input_ids, attention_mask, token_type_ids, sep_id, cls_id)
 
     def body_inputs(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return gated_inputs(features["input_ids"], features["attention_mask"], features.get("token_type_ids"),
@@ -136,9 +150,8 @@ class SegmentGatedTransformer(Transformer):
     def forward(self, features: dict[str, torch.Tensor], **kwargs) -> dict[str, torch.Tensor]:
         if getattr(self, "gate_in_graph", False):  # an exported graph that gates by itself (rerankft's ONNX backend)
             return super().forward(features, **kwargs)
-        if self.passage_cls and features.get("input_ids") is not None:  # the head reads the same widened tensors
-            features.update(with_passage_cls(features["input_ids"], features["attention_mask"], features.get("token_type_ids"),
-                                             self.tokenizer.sep_token_id, self.tokenizer.cls_token_id))
+        if self.passage_ids is not None and features.get("input_ids") is not None:  # the head reads the same widened tensors
+            features.update(self.passage_inputs(features["input_ids"], features["attention_mask"], features.get("token_type_ids")))
         # kwargs override features for the encoder only: the head still reads the 2-D attention_mask
         return super().forward(features, **{**self.body_inputs(features), **kwargs})
 
@@ -199,10 +212,9 @@ class BertSegmentCosineForSequenceClassification(BertPreTrainedModel):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         sep = getattr(self.config, "sep_token_id", None)
-        cls_id = getattr(self.config, "segment_passage_cls", None)  # the [CLS] id to insert, or absent
-        if cls_id is not None and cls_id is not False:
-            sep = sep if sep is not None else self.config.segment_sep_token_id
-            wide = with_passage_cls(input_ids, attention_mask, token_type_ids, sep, int(cls_id))
+        ids = passage_cls_ids(self.config)
+        if ids is not None:
+            wide = with_passage_cls(input_ids, attention_mask, token_type_ids, ids[1], ids[0])
             input_ids, attention_mask, token_type_ids = wide["input_ids"], wide["attention_mask"], wide.get("token_type_ids")
         inputs = {"attention_mask": attention_mask, "token_type_ids": token_type_ids}
         gate = getattr(self.config, "segment_gate", None)

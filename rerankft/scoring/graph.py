@@ -42,8 +42,8 @@ def score_graph(model, divisor: float = 1.0):
             self.m = model.model
 
         def forward(self, input_ids, attention_mask, token_type_ids=None):
-            if getattr(model[0], "passage_cls", False):  # model.passage_cls: the passage's own [CLS], inside the graph
-                wide = passage_cls_inputs(model[0], input_ids, attention_mask, token_type_ids)
+            if getattr(model[0], "passage_ids", None) is not None:  # model.passage_cls: the passage's own [CLS], inside the graph
+                wide = model[0].passage_inputs(input_ids, attention_mask, token_type_ids)
                 input_ids, attention_mask, token_type_ids = wide["input_ids"], wide["attention_mask"], wide.get("token_type_ids")
             out = getattr(self.m(**encoder_inputs(model, input_ids, attention_mask, token_type_ids)), encoder_output)
             if encoder_output != "logits":  # token states: run the head modules (segment_cosine, pooling + dense)
@@ -77,14 +77,6 @@ def traceable_segment_masks(model):
     finally:
         for module, fn in patched:
             module.segment_masks = fn
-
-
-def passage_cls_inputs(body, input_ids, attention_mask, token_type_ids) -> dict:
-    """The tokenizer's tensors widened by the passage's [CLS] (rerankft.modeling.modeling_rerankft.with_passage_cls)."""
-    from rerankft.modeling.modeling_rerankft import with_passage_cls
-
-    tok = body.tokenizer
-    return with_passage_cls(input_ids, attention_mask, token_type_ids, tok.sep_token_id, tok.cls_token_id)
 
 
 def encoder_inputs(model, input_ids, attention_mask, token_type_ids=None) -> dict:
