@@ -13,6 +13,8 @@ from rerankft.core.systems import FUSED, first_stage_of, reranker_of
 from rerankft.data.dataset import dev_seed, train_queries
 from rerankft.mining.pseudo import SOURCES
 from rerankft.mining.rows import FORMATS
+from rerankft.mining.teacher import FORMAT as TEACHER_FORMAT
+from rerankft.mining.teacher import check_teacher_settings
 from rerankft.modeling.build import passage_cls_setting
 from rerankft.modeling.names import resolve_model_name
 from rerankft.retrieval.factory import FIRST_STAGES, TUNABLE, TUNED_SUFFIX
@@ -123,6 +125,8 @@ def _check_adapt(cfg: DictConfig) -> None:
     if range_min is not None and (isinstance(range_min, bool) or not isinstance(range_min, int) or not 0 <= range_min < (range_max or 100)):
         raise ConfigError(f"adapt.range_min={range_min!r} is invalid: expected null or an integer from 0 to below miner.range_max ({range_max})")
     _check_offset_weight(cfg, "adapt.residual", "null (= loss.residual) or ")
+    if select(cfg, "loss.format") == TEACHER_FORMAT:
+        check_teacher_settings(cfg.loss.teacher_lists, select(cfg, "adapt.lists"), "adapt.lists")
 
 
 def _check_bi_encoder(cfg: DictConfig) -> None:
@@ -196,6 +200,10 @@ def _check_loss(cfg: DictConfig) -> None:
     if not loss.get("_target_"):
         raise ConfigError("loss._target_ is missing: pick a loss with loss=<name>, or name a loss class with loss._target_=<module.Class>")
     _check_offset_weight(cfg, "loss.residual")
+    if fmt == TEACHER_FORMAT:
+        if not isinstance(loss.get("teacher_lists"), DictConfig):
+            raise ConfigError("loss.teacher_lists is missing: loss.format=teacher_lists needs {signals, depth, list, temperature}")
+        check_teacher_settings(loss.teacher_lists, loss.teacher_lists.get("list"), "loss.teacher_lists.list")
     known = _known_losses()
     name = loss.get("name")
     # `loss.name=foo` does not choose a loss (the config group does), so a name that no loss config

@@ -36,6 +36,7 @@ from rerankft.evaluation.rerankers import (
 from rerankft.mining.miner import mine_hard_negatives
 from rerankft.mining.pseudo import SPLIT as PSEUDO_SPLIT
 from rerankft.mining.pseudo import pseudo_miner, pseudo_query_dataset
+from rerankft.mining.teacher import grade_lists, teacher_signals
 from rerankft.publish.hub import preflight as hub_preflight
 from rerankft.publish.hub import publish, push_run
 from rerankft.retrieval.factory import build_first_stage, build_retriever
@@ -75,18 +76,9 @@ def train(cfg: DictConfig) -> float:
     log.info("queries: %d train, %d dev, %d test", len(train_qrels), len(dev_qrels), len(dataset.split(cfg.data.splits.test)))
     clock.lap("data")
 
-    # 3. First stage + hard negatives for the training queries (every rank mines the same, seeded, rows).
-    mined = mine_hard_negatives(dataset, train_qrels, retriever, cfg.miner)
-    if main:
-        write_json(out / "mining.json", mined.report)
+    # 3. Training rows for the labelled queries and (adapt=pseudo_queries) for pseudo-queries from the corpus.
+    mined, adapt_mined = _training_rows(cfg, dataset, train_qrels, retriever, out if main else None)
     dev_run = retriever.retrieve(dataset, list(dev_qrels), k=cfg.dev.top_k)
-    # 3b. adapt=pseudo_queries: label-free rows from the corpus (pseudo-queries), mined the same way.
-    adapt_mined = None
-    if cfg.adapt.kind != "none":
-        pseudo = pseudo_query_dataset(dataset, cfg.adapt, seed=cfg.train.seed)
-        adapt_mined = mine_hard_negatives(pseudo, pseudo.split(PSEUDO_SPLIT), retriever, pseudo_miner(cfg.adapt, cfg.miner))
-        if main:
-            write_json(out / "mining_pseudo.json", adapt_mined.report)
     clock.lap("mining")
 
     # 4. Fine-tune (after the adaptation steps, if any); the checkpoint with the best dev metric is kept.
@@ -129,6 +121,26 @@ def train(cfg: DictConfig) -> float:
     if cfg.hub.push or cfg.hub.dry_run:
         publish(cfg.hub, out)
     return float(result.best_dev)
+
+
+def _training_rows(cfg: DictConfig, dataset, train_qrels, retriever, out: Path | None):
+    """(labelled rows, pseudo-query rows or None): hard negatives from the first stage for each training
+    query (every rank mines the same, seeded, rows) and, with adapt=pseudo_queries, for pseudo-queries made
+    from the corpus; with loss=teacher_listnet both are also graded into lists by BM25 and dense.
+    ``out``: where mining.json / mining_pseudo.json go (None on ranks other than 0)."""
+    teachers = teacher_signals(cfg)  # {} unless the loss trains on teacher-graded lists
+    mined = mine_hard_negatives(dataset, train_qrels, retriever, cfg.miner)
+    grade_lists(mined, train_qrels, teachers, cfg, pseudo=False)
+    if out is not None:
+        write_json(out / "mining.json", mined.report)
+    if cfg.adapt.kind == "none":
+        return mined, None
+    pseudo = pseudo_query_dataset(dataset, cfg.adapt, seed=cfg.train.seed)
+    adapt_mined = mine_hard_negatives(pseudo, pseudo.split(PSEUDO_SPLIT), retriever, pseudo_miner(cfg.adapt, cfg.miner))
+    grade_lists(adapt_mined, pseudo.split(PSEUDO_SPLIT), teachers, cfg, pseudo=True)
+    if out is not None:
+        write_json(out / "mining_pseudo.json", adapt_mined.report)
+    return mined, adapt_mined
 
 
 def _bi_encoder_signal(cfg: DictConfig, mined, out: Path, clock: StageClock) -> tuple[dict, dict | None]:

@@ -86,3 +86,98 @@ def test_pseudo_queries_may_mine_from_the_top_ranks_the_labelled_miner_skips():
     own = pseudo_miner(OmegaConf.create({"range_min": 0}), miner)
     assert (own.range_min, own.range_max, own.num_negatives) == (0, 100, 4)
     assert miner.range_min == 10  # the labelled miner's settings are untouched
+
+
+class _Stage:
+    """A first stage over the toy corpus with fixed scores: what teacher_lists needs of a retriever."""
+
+    def __init__(self, scores):
+        self.scores = scores
+
+    def retrieve(self, dataset, query_ids, k):
+        return {q: dict(sorted(self.scores.items(), key=lambda kv: -kv[1])[:k]) for q in query_ids}
+
+    def score_pairs(self, dataset, pairs):
+        return [self.scores[d] for _, d in pairs]
+
+
+BM25 = _Stage({"a": 9.0, "b": 8.0, "c": 1.0, "d": 2.0, "e": 0.5, "f": 0.2, "g": 0.1})
+DENSE = _Stage({"a": 0.9, "b": 0.2, "c": 0.8, "d": 0.3, "e": 0.1, "f": 0.15, "g": 0.05})
+TEACHER = OmegaConf.create({"signals": ["bm25", "dense"], "depth": 7, "list": [2, 2], "temperature": 2.0})
+
+
+def graded_dataset(qrels):
+    corpus = {d: {"title": "", "text": f"passage {d}"} for d in "abcdefg"}
+    return RetrievalDataset(name="toy", corpus=corpus, queries={"q0": "a query"}, qrels={SPLIT: qrels})
+
+
+def test_teacher_lists_grade_candidates_by_the_fused_first_stages():
+    import numpy as np
+
+    from rerankft.mining.teacher import teacher_lists
+
+    ds = graded_dataset({"q0": {"a": 1}})
+    cols = teacher_lists(ds, ds.qrels[SPLIT], {"bm25": BM25, "dense": DENSE}, TEACHER, [2, 2], seed=0, per_positive=False)
+    docs, labels = cols["docs"][0], cols["labels"][0]
+    assert cols["query"] == ["a query"] and len(docs) == len(labels) == 5
+    assert docs[0] == "passage a" and labels[0] == max(labels)  # the positive leads its list
+    # b (BM25's second) and c (dense's second) are the teacher's best after the positive; then two of the rest
+    assert set(docs[1:3]) == {"passage b", "passage c"}
+    assert set(docs[3:]) <= {"passage d", "passage e", "passage f", "passage g"}
+
+    def z(stage):
+        x = np.array([stage.scores[d] for d in "abcdefg"])
+        return dict(zip("abcdefg", (x - x.mean()) / x.std()))
+
+    zb, zd = z(BM25), z(DENSE)
+    for doc, label in zip(docs[1:], labels[1:]):  # (z(bm25) + z(dense)) over the pool, / temperature
+        d = doc.split()[-1]
+        assert label == pytest.approx((zb[d] + zd[d]) / 2.0)
+    assert labels[0] == pytest.approx(max(zb[d] + zd[d] for d in "abcdefg") / 2.0)
+    again = teacher_lists(ds, ds.qrels[SPLIT], {"bm25": BM25, "dense": DENSE}, TEACHER, [2, 2], seed=0, per_positive=False)
+    assert again == cols  # seeded
+
+
+def test_labelled_lists_hold_one_positive_and_never_another_positive_of_the_query():
+    from rerankft.mining.teacher import teacher_lists
+
+    ds = graded_dataset({"q0": {"a": 2, "c": 1, "d": 0}})  # d judged not relevant: a candidate like any other
+    cols = teacher_lists(ds, ds.qrels[SPLIT], {"bm25": BM25, "dense": DENSE}, TEACHER, [3, 1], seed=0, per_positive=True)
+    assert [docs[0] for docs in cols["docs"]] == ["passage a", "passage c"]
+    for docs in cols["docs"]:
+        assert len(docs) == 5 and not {"passage a", "passage c"} & set(docs[1:])
+    assert "passage d" in {d for docs in cols["docs"] for d in docs[1:]}
+
+
+def test_teacher_listnet_trains_both_stages_on_teacher_lists():
+    from rerankft.mining.rows import MinedRow, MiningResult
+    from rerankft.mining.teacher import grade_lists
+    from tests.test_reliability import compose
+
+    cfg = compose("train", "loss=teacher_listnet")
+    assert cfg.loss.format == "teacher_lists"
+    ds = graded_dataset({"q0": {"a": 1}})
+    mined = MiningResult(dataset=ds, rows=[MinedRow("q0", "a", 1, 9.0, ["d"], [2.0], 1)])
+    grade_lists(mined, ds.qrels[SPLIT], {}, cfg, pseudo=True)
+    assert mined.lists is None  # no teachers, nothing graded
+    cfg.loss.teacher_lists.depth = 7
+    grade_lists(mined, ds.qrels[SPLIT], {"bm25": BM25, "dense": DENSE}, cfg, pseudo=True)
+    rows = mined.to_dataset("teacher_lists")
+    assert cfg.adapt.lists == [4, 3] and rows.column_names == ["query", "docs", "labels"]
+    assert len(rows[0]["docs"]) == 7  # the source, the teacher's top 4, and the 2 of 3 to draw that the pool has left
+
+
+@pytest.mark.parametrize("override,message", [
+    ("loss.teacher_lists.depth=1", "loss.teacher_lists.depth=1 is invalid"),
+    ("loss.teacher_lists.temperature=0", "loss.teacher_lists.temperature=0 is invalid"),
+    ("loss.teacher_lists.signals=[bm25,splade]", "loss.teacher_lists.signals=.* is invalid"),
+    ("loss.teacher_lists.list=[0,0]", r"loss.teacher_lists.list=\[0, 0\] is invalid"),
+    ("adapt.lists=[4]", r"adapt.lists=\[4\] is invalid"),
+])
+def test_teacher_settings_are_checked_before_anything_runs(override, message):
+    from rerankft.config import validate_config
+    from tests.test_reliability import compose
+
+    validate_config(compose("train", "loss=teacher_listnet"))
+    with pytest.raises(ConfigError, match=message):
+        validate_config(compose("train", "loss=teacher_listnet", override))

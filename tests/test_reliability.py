@@ -166,7 +166,7 @@ def test_every_shipped_loss_and_the_defaults_pass_validation():
 
 
 @pytest.mark.parametrize("override,message", [
-    ("loss.format=triplets", "loss.format='triplets' is unknown: use one of pairs, ntuples, lists, distill"),
+    ("loss.format=triplets", "loss.format='triplets' is unknown: use one of pairs, ntuples, lists, distill, teacher_lists"),
     ("rerank.backend=tensorrt", "rerank.backend='tensorrt' is unknown"),
     ("train.max_steps=0", "train.max_steps=0 is invalid: expected a positive integer (or -1 for no cap)"),
     ("eval.measures=[nDCG@ten]", "eval.measures: 'nDCG@ten' is not an ir_measures measure"),

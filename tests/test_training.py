@@ -23,7 +23,7 @@ from rerankft.mining.rows import MinedRow, MiningResult
 
 REPO = Path(__file__).resolve().parents[1]
 TOPICS = ["router", "printer", "battery", "password", "backup", "invoice", "refund", "shipping", "firmware", "wifi", "screen", "keyboard"]
-LOSSES = ["bce", "mnrl", "cmnrl", "lambda", "listnet", "margin_mse"]
+LOSSES = ["bce", "mnrl", "cmnrl", "lambda", "listnet", "margin_mse", "teacher_listnet"]
 
 
 # ----------------------------------------------------------------------------- synthetic data
@@ -237,9 +237,15 @@ def test_each_loss_runs_and_lowers_its_loss(loss_name, data, teacher_dir, tmp_pa
     )
 
     extra = {"margin_mse": [f"loss.teacher.name={teacher_dir}"], "mnrl": ["loss.num_negatives=1"], "cmnrl": ["loss.num_negatives=1"]}
+    extra["teacher_listnet"] = [f"cache_dir={tmp_path / 'cache'}"]
     cfg = compose_cfg(f"loss={loss_name}", "train.max_steps=6", "train.head_learning_rate=2e-3", *extra.get(loss_name, []))
     ds = data[0]
     mined = make_mined(ds, ["q0", "q1", "q2", "q3"], n_neg=2)  # 4 queries x 2 negatives keeps every loss cheap
+    if loss_name == "teacher_listnet":  # as the pipeline does: BM25 and the bi-encoder grade the lists
+        from rerankft.mining.teacher import grade_lists, teacher_signals
+
+        grade_lists(mined, {q: ds.qrels["train"][q] for q in ("q0", "q1", "q2", "q3")}, teacher_signals(cfg), cfg, pseudo=False)
+        assert [len(docs) for docs in mined.lists["docs"]] == [5] * 4  # a positive, the top 3, 1 drawn
     set_seed(0)
     model = build_cross_encoder(cfg.model, 48)
     _, rows, _ = training_rows(cfg, mined, 48)

@@ -11,7 +11,7 @@ from rerankft.core.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-FORMATS = ("pairs", "ntuples", "lists", "distill")
+FORMATS = ("pairs", "ntuples", "lists", "distill", "teacher_lists")
 
 
 @dataclass
@@ -33,6 +33,7 @@ class MiningResult:
     rows: list[MinedRow]
     report: dict = field(default_factory=dict)
     negatives_per_row: int = 0  # the target: num_negatives + num_random_negatives
+    lists: dict | None = None  # teacher-graded lists ({"query", "docs", "labels"}: rerankft.mining.teacher)
 
     def to_dataset(self, fmt: str, num_negatives: int | None = None, grade_weights: bool = False):
         """The mined data in the shape a loss needs.
@@ -42,6 +43,7 @@ class MiningResult:
         ntuples: (query, positive, negative_1..negative_N); rows with fewer than N negatives are dropped.
         lists:   (query, docs, labels) per query: positives with their graded labels, then negatives (0.0).
         distill: (query, positive, negative), one row per (positive, negative); teacher scores come later.
+        teacher_lists: (query, docs, labels) as :mod:`rerankft.mining.teacher` graded them (``self.lists``).
         ``num_negatives`` caps negatives per positive (pairs, ntuples, distill) or per list (lists).
         ``grade_weights`` (ntuples): a ``label`` column weighting each row by its positive's grade, divided
         by the mean grade (nDCG's gain is the grade: a grade-4 answer counts four times a grade-1 one).
@@ -53,6 +55,10 @@ class MiningResult:
         ds = self.dataset
         if fmt == "pairs":
             return datasets.Dataset.from_dict(_pairs(self.rows, ds, num_negatives))
+        if fmt == "teacher_lists":
+            if self.lists is None:
+                raise ConfigError("loss.format=teacher_lists needs the teacher's lists: the pipeline grades them (rerankft.mining.teacher)")
+            return datasets.Dataset.from_dict(self.lists)
         if fmt == "distill":
             cols = {"query": [], "positive": [], "negative": []}
             for r in self.rows:

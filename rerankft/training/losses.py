@@ -29,7 +29,7 @@ log = logging.getLogger("rerankft")
 
 
 # Keys of a loss YAML that describe the loss to rerankft, not arguments of the loss class.
-META_KEYS = ("name", "format", "teacher", "_target_", "grade_weights", "residual")
+META_KEYS = ("name", "format", "teacher", "teacher_lists", "_target_", "grade_weights", "residual")
 
 
 def loss_format(cfg_loss: DictConfig) -> str:
@@ -107,7 +107,7 @@ def pairs_per_example(fmt: str, train_dataset) -> float:
         return 2.0
     if fmt == "ntuples":  # query, positive, negatives (and a grade-weight label column, no pair)
         return float(len([c for c in train_dataset.column_names if c not in ("query", "label")]))
-    if fmt == "lists":
+    if fmt in ("lists", "teacher_lists"):
         docs = train_dataset["docs"]
         return float(sum(len(d) for d in docs) / max(1, len(docs)))
     return 1.0
@@ -119,7 +119,7 @@ def query_passage_pairs(fmt: str, train_dataset) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for row in train_dataset:
         q = row["query"]
-        if fmt == "lists":
+        if fmt in ("lists", "teacher_lists"):
             pairs.extend((q, d) for d in row["docs"])
         else:
             pairs.extend((q, row[c]) for c in cols if c not in ("query", "label", "labels") and isinstance(row[c], str))

@@ -1,0 +1,105 @@
+"""Training lists graded by the first stages: BM25 and the bi-encoder as a soft teacher.
+
+Hard-negative rows treat every mined candidate as a zero, however close it is, and on a small
+domain the candidates closest to a query are where its unjudged relevant passages live (which is
+why the miner skips the first stage's top ranks). BM25 and the bi-encoder both grade those
+candidates, and their fusion ranks a small domain better than either (the hybrid first stage).
+Here a query's training example is a list: a positive, the teacher's top candidates and a few
+drawn from the rest of its pool, each labelled ``(z(bm25) + z(dense)) / temperature`` (z over the
+query's pool of both first stages' top ``depth``), the positive lifted to the pool's maximum.
+ListNet then matches the model's softmax over the list to the teacher's, so the labels say which
+passage is the answer and the teacher says how the rest compare (Mokrii et al. 2021 train BERT
+rankers on BM25's pseudo-labels; Hofstaetter et al. 2020 distil a teacher's graded scores).
+
+Both stages train on such lists (``loss=teacher_listnet``): the labelled stage one list per
+(query, judged positive), never holding another positive of that query; the label-free stage one
+list per pseudo-query (its source passage and the source's near-duplicates as positives).
+sentence-transformers' ``mine_hard_negatives`` keeps one retriever's ranks and no second signal,
+so the lists are built here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rerankft.core.errors import ConfigError
+from rerankft.core.settings import select
+
+FORMAT = "teacher_lists"  # the loss format (``loss.format``) that trains on these lists
+SIGNALS = ("bm25", "dense")
+
+
+def check_teacher_settings(cfg_teacher, shape, shape_key: str) -> tuple[int, float, int, int]:
+    """(depth, temperature, top, drawn) from ``loss.teacher_lists`` and a list shape; one ConfigError naming the key."""
+    depth, temperature = cfg_teacher.get("depth"), cfg_teacher.get("temperature")
+    signals = list(cfg_teacher.get("signals") or [])
+    if not signals or any(s not in SIGNALS for s in signals):
+        raise ConfigError(f"loss.teacher_lists.signals={signals!r} is invalid: expected a non-empty list of {', '.join(SIGNALS)}")
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
+        raise ConfigError(f"loss.teacher_lists.depth={depth!r} is invalid: expected an integer >= 2")
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
+        raise ConfigError(f"loss.teacher_lists.temperature={temperature!r} is invalid: expected a number > 0")
+    values = list(shape) if shape is not None and not isinstance(shape, (str, int, float)) else None
+    if (values is None or len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values)
+            or sum(values) < 1):
+        raise ConfigError(f"{shape_key}={shape!r} is invalid: expected [top, drawn], two integers >= 0, at least one candidate")
+    return depth, float(temperature), int(values[0]), int(values[1])
+
+
+def teacher_signals(cfg) -> dict:
+    """The teacher's first stages by name when the loss trains on graded lists, else {} (nothing to build)."""
+    if select(cfg, "loss.format") != FORMAT:
+        return {}
+    from rerankft.retrieval.factory import build_first_stage
+
+    return {name: build_first_stage(name, cfg, select(cfg, "cache_dir", None)) for name in cfg.loss.teacher_lists.signals}
+
+
+def teacher_lists(dataset, qrels: dict, teachers: dict, cfg_teacher, shape, seed: int, per_positive: bool,
+                  shape_key: str = "loss.teacher_lists.list") -> dict[str, list]:
+    """``{"query", "docs", "labels"}`` columns (ListNet's format) for ``qrels``' queries.
+
+    ``per_positive``: one list per (query, judged positive), else one per query with all its positives.
+    """
+    depth, temperature, top, drawn = check_teacher_settings(cfg_teacher, shape, shape_key)
+    qids = sorted(qrels)
+    runs = [r.retrieve(dataset, qids, k=depth) for r in teachers.values()]
+    rng = np.random.default_rng(seed)
+    cols: dict[str, list] = {"query": [], "docs": [], "labels": []}
+    for q in qids:
+        positives = [d for d, grade in qrels[q].items() if grade > 0]
+        pool = list(dict.fromkeys([*positives, *(d for run in runs for d in run.get(q, {}))]))
+        if not positives or len(pool) == len(positives):
+            continue
+        pairs = [(q, d) for d in pool]
+        score = dict(zip(pool, sum(_z(np.asarray(r.score_pairs(dataset, pairs), dtype=np.float64)) for r in teachers.values())))
+        others = sorted((d for d in pool if d not in set(positives)), key=lambda d: -score[d])
+        lifted = max(score.values()) / temperature  # a positive is the answer: never below another candidate
+        for group in ([[p] for p in positives] if per_positive else [positives]):
+            rest = others[top:]
+            picked = others[:top] + [rest[i] for i in sorted(rng.choice(len(rest), min(drawn, len(rest)), replace=False))]
+            cols["query"].append(dataset.queries[q])
+            cols["docs"].append([dataset.doc_text(d) for d in group + picked])
+            cols["labels"].append([float(lifted)] * len(group) + [float(score[d]) / temperature for d in picked])
+    if not cols["query"]:
+        raise ConfigError(f"{dataset.name}: no query had a candidate besides its positives to grade; use another loss (loss=mnrl_hard)")
+    return cols
+
+
+def grade_lists(mined, qrels: dict, teachers: dict, cfg, pseudo: bool) -> None:
+    """Set ``mined.lists`` to the teacher's lists for ``mined``'s dataset (nothing without teachers).
+
+    Labelled rows: one list per (query, positive), ``loss.teacher_lists.list`` long; pseudo-queries: one
+    list per pseudo-query, ``adapt.lists`` long (more candidates: a pseudo-query has one answer).
+    """
+    if not teachers:
+        return
+    settings = cfg.loss.teacher_lists
+    shape, key = (cfg.adapt.get("lists"), "adapt.lists") if pseudo else (settings.get("list"), "loss.teacher_lists.list")
+    mined.lists = teacher_lists(mined.dataset, qrels, teachers, settings, shape, int(cfg.train.seed),
+                                per_positive=not pseudo, shape_key=key)
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    sd = float(x.std())
+    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)
