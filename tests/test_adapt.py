@@ -181,3 +181,19 @@ def test_teacher_settings_are_checked_before_anything_runs(override, message):
     validate_config(compose("train", "loss=teacher_listnet"))
     with pytest.raises(ConfigError, match=message):
         validate_config(compose("train", "loss=teacher_listnet", override))
+
+
+def test_positive_mass_gives_the_positive_that_share_of_its_lists_softmax():
+    import numpy as np
+
+    from rerankft.mining.teacher import teacher_lists
+
+    ds = graded_dataset({"q0": {"a": 2, "c": 1}})
+    settings = OmegaConf.merge(TEACHER, {"positive_mass": 0.7})
+    cols = teacher_lists(ds, ds.qrels[SPLIT], {"bm25": BM25, "dense": DENSE}, settings, [3, 1], seed=0, per_positive=True)
+    for labels in cols["labels"]:
+        share = np.exp(labels[0]) / np.exp(labels).sum()
+        assert share == pytest.approx(0.7)
+        assert labels[1:] == sorted(labels[1:3], reverse=True) + labels[3:]  # the teacher still orders the negatives
+    with pytest.raises(ConfigError, match="loss.teacher_lists.positive_mass=1.5 is invalid"):
+        teacher_lists(ds, ds.qrels[SPLIT], {}, OmegaConf.merge(TEACHER, {"positive_mass": 1.5}), [3, 1], seed=0, per_positive=True)

@@ -24,6 +24,7 @@ import numpy as np
 
 from rerankft.core.errors import ConfigError
 from rerankft.core.settings import select
+from rerankft.retrieval.factory import build_first_stage
 
 FORMAT = "teacher_lists"  # the loss format (``loss.format``) that trains on these lists
 SIGNALS = ("bm25", "dense")
@@ -39,6 +40,9 @@ def check_teacher_settings(cfg_teacher, shape, shape_key: str) -> tuple[int, flo
         raise ConfigError(f"loss.teacher_lists.depth={depth!r} is invalid: expected an integer >= 2")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
         raise ConfigError(f"loss.teacher_lists.temperature={temperature!r} is invalid: expected a number > 0")
+    mass = cfg_teacher.get("positive_mass")
+    if mass is not None and (isinstance(mass, bool) or not isinstance(mass, (int, float)) or not 0 < mass < 1):
+        raise ConfigError(f"loss.teacher_lists.positive_mass={mass!r} is invalid: expected null or a number between 0 and 1")
     values = list(shape) if shape is not None and not isinstance(shape, (str, int, float)) else None
     if (values is None or len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values)
             or sum(values) < 1):
@@ -50,8 +54,6 @@ def teacher_signals(cfg) -> dict:
     """The teacher's first stages by name when the loss trains on graded lists, else {} (nothing to build)."""
     if select(cfg, "loss.format") != FORMAT:
         return {}
-    from rerankft.retrieval.factory import build_first_stage
-
     return {name: build_first_stage(name, cfg, select(cfg, "cache_dir", None)) for name in cfg.loss.teacher_lists.signals}
 
 
@@ -62,6 +64,7 @@ def teacher_lists(dataset, qrels: dict, teachers: dict, cfg_teacher, shape, seed
     ``per_positive``: one list per (query, judged positive), else one per query with all its positives.
     """
     depth, temperature, top, drawn = check_teacher_settings(cfg_teacher, shape, shape_key)
+    mass = cfg_teacher.get("positive_mass")
     qids = sorted(qrels)
     runs = [r.retrieve(dataset, qids, k=depth) for r in teachers.values()]
     rng = np.random.default_rng(seed)
@@ -73,14 +76,15 @@ def teacher_lists(dataset, qrels: dict, teachers: dict, cfg_teacher, shape, seed
             continue
         pairs = [(q, d) for d in pool]
         score = dict(zip(pool, sum(_z(np.asarray(r.score_pairs(dataset, pairs), dtype=np.float64)) for r in teachers.values())))
-        others = sorted((d for d in pool if d not in set(positives)), key=lambda d: -score[d])
-        lifted = max(score.values()) / temperature  # a positive is the answer: never below another candidate
+        judged = set(positives)
+        others = sorted((d for d in pool if d not in judged), key=lambda d: -score[d])
         for group in ([[p] for p in positives] if per_positive else [positives]):
             rest = others[top:]
             picked = others[:top] + [rest[i] for i in sorted(rng.choice(len(rest), min(drawn, len(rest)), replace=False))]
+            labels = [float(score[d]) / temperature for d in picked]
             cols["query"].append(dataset.queries[q])
             cols["docs"].append([dataset.doc_text(d) for d in group + picked])
-            cols["labels"].append([float(lifted)] * len(group) + [float(score[d]) / temperature for d in picked])
+            cols["labels"].append([_positive_label(score, labels, temperature, mass)] * len(group) + labels)
     if not cols["query"]:
         raise ConfigError(f"{dataset.name}: no query had a candidate besides its positives to grade; use another loss (loss=mnrl_hard)")
     return cols
@@ -98,6 +102,15 @@ def grade_lists(mined, qrels: dict, teachers: dict, cfg, pseudo: bool) -> None:
     shape, key = (cfg.adapt.get("lists"), "adapt.lists") if pseudo else (settings.get("list"), "loss.teacher_lists.list")
     mined.lists = teacher_lists(mined.dataset, qrels, teachers, settings, shape, int(cfg.train.seed),
                                 per_positive=not pseudo, shape_key=key)
+
+
+def _positive_label(score: dict, negatives: list[float], temperature: float, mass: float | None) -> float:
+    """A positive's label: the pool's best teacher score (``mass`` null), or the label whose softmax share of
+    its list is ``mass`` against the negatives' labels, whatever the teacher thinks of them."""
+    if mass is None:
+        return float(max(score.values()) / temperature)  # a positive is the answer: never below another candidate
+    others = float(np.logaddexp.reduce(np.asarray(negatives))) if negatives else 0.0
+    return others + float(np.log(mass / (1.0 - mass)))
 
 
 def _z(x: np.ndarray) -> np.ndarray:
