@@ -173,6 +173,7 @@ def test_teacher_listnet_trains_both_stages_on_teacher_lists():
     ("loss.teacher_lists.signals=[bm25,splade]", "loss.teacher_lists.signals=.* is invalid"),
     ("loss.teacher_lists.list=[0,0]", r"loss.teacher_lists.list=\[0, 0\] is invalid"),
     ("adapt.lists=[4]", r"adapt.lists=\[4\] is invalid"),
+    ("loss.teacher_lists.positive_mass=1", "loss.teacher_lists.positive_mass=1 is invalid"),
 ])
 def test_teacher_settings_are_checked_before_anything_runs(override, message):
     from rerankft.config import validate_config
