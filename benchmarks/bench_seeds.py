@@ -19,9 +19,9 @@ from pathlib import Path
 from bench_fusion import FIRST_STAGES, alone_and_fused, dev_candidates, score_union
 from omegaconf import OmegaConf
 
+from rerankft.core.runs import zscores
 from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
-from rerankft.scoring.fusion import zscores
 
 
 def shared_dev(runs: list[Path]):

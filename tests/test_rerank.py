@@ -159,7 +159,7 @@ def test_rank_sorts_and_handles_edge_cases(cross_encoder):
 
 
 def test_rank_with_first_stage_fusion(cross_encoder):
-    from rerankft.scoring.fusion import zscores
+    from rerankft.core.runs import zscores
     from rerankft.scoring.reranker import Reranker
 
     rr = Reranker(cross_encoder)
@@ -181,7 +181,7 @@ def test_rank_with_first_stage_fusion(cross_encoder):
 
 
 def test_rank_with_several_signals_and_bad_documents(cross_encoder):
-    from rerankft.scoring.fusion import zscores
+    from rerankft.core.runs import zscores
     from rerankft.scoring.reranker import Reranker
 
     rr = Reranker(cross_encoder)

@@ -23,6 +23,18 @@ def ranked_ids(scores: dict[str, float]) -> list[str]:
     return [d for d, _ in sorted(scores.items(), key=lambda x: (x[1], x[0]), reverse=True)]
 
 
+def zscores(scores: dict[str, float]) -> dict[str, float]:
+    """(x - mean) / std over one query's candidates; all-equal scores map to 0."""
+    if not scores:
+        return {}
+    values = list(scores.values())
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    if std < 1e-12:
+        return {d: 0.0 for d in scores}
+    return {d: (v - mean) / std for d, v in scores.items()}
+
+
 def run_from_rankings(rankings: dict[str, list[str]]) -> Run:
     """Rankings (best first) -> a run whose scores are rank-derived (n, n-1, ..., 1): no ties, order kept exactly."""
     return {q: {d: float(len(docs) - i) for i, d in enumerate(docs)} for q, docs in rankings.items()}

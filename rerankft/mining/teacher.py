@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from rerankft.core.errors import ConfigError
+from rerankft.core.runs import zscores
 from rerankft.core.settings import select
 from rerankft.retrieval.factory import build_first_stage
 
@@ -75,7 +76,8 @@ def teacher_lists(dataset, qrels: dict, teachers: dict, cfg_teacher, shape, seed
         if not positives or len(pool) == len(positives):
             continue
         pairs = [(q, d) for d in pool]
-        score = dict(zip(pool, sum(_z(np.asarray(r.score_pairs(dataset, pairs), dtype=np.float64)) for r in teachers.values())))
+        zs = [zscores(dict(zip(pool, map(float, r.score_pairs(dataset, pairs))))) for r in teachers.values()]
+        score = {d: sum(z[d] for z in zs) for d in pool}  # the fusion's own z rule (rerankft.core.runs.zscores)
         judged = set(positives)
         others = sorted((d for d in pool if d not in judged), key=lambda d: -score[d])
         for group in ([[p] for p in positives] if per_positive else [positives]):
@@ -111,8 +113,3 @@ def _positive_label(score: dict, negatives: list[float], temperature: float, mas
         return float(max(score.values()) / temperature)  # a positive is the answer: never below another candidate
     others = float(np.logaddexp.reduce(np.asarray(negatives))) if negatives else 0.0
     return others + float(np.log(mass / (1.0 - mass)))
-
-
-def _z(x: np.ndarray) -> np.ndarray:
-    sd = float(x.std())
-    return (x - x.mean()) / sd if sd > 0 else np.zeros_like(x)

@@ -22,27 +22,14 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
-from typing import Mapping
+from collections.abc import Mapping
 
-from rerankft.core.runs import Run
+from rerankft.core.runs import Run, zscores
 
 log = logging.getLogger("rerankft")
 
 
 GRID = tuple(round(0.1 * i, 1) for i in range(10))  # 0.0 .. 0.9; 1.0 would be the first stage alone
-
-
-def zscores(scores: dict[str, float]) -> dict[str, float]:
-    """(x - mean) / std over one query's candidates; all-equal scores map to 0."""
-    if not scores:
-        return {}
-    values = list(scores.values())
-    mean = sum(values) / len(values)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
-    if std < 1e-12:
-        return {d: 0.0 for d in scores}
-    return {d: (v - mean) / std for d, v in scores.items()}
 
 
 def fuse(reranked: Run, first_stage: Run, weight: float) -> Run:

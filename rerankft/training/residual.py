@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 
 from rerankft.core.errors import ConfigError
-from rerankft.scoring.fusion import zscores
+from rerankft.core.runs import zscores
 
 log = logging.getLogger("rerankft")
 
