@@ -175,8 +175,37 @@ def test_warns_when_negatives_outscore_positives(caplog):
     assert s["hard_negatives_at_or_above_own_positive"]["fraction"] > 0.5
 
 
+def test_rounds_give_each_positive_one_more_row_per_round_with_fresh_negatives():
+    """miner.rounds=2: two rows per positive whose negatives do not overlap while the window has fresh ones;
+    the label-free stage keeps one row per pseudo-query whatever the labelled miner says."""
+    from omegaconf import OmegaConf
+
+    from rerankft.mining.pseudo import pseudo_miner
+
+    ds, train, retriever = synthetic()
+    one = mine_hard_negatives(ds, train, retriever, MINER)
+    two = mine_hard_negatives(ds, train, retriever, {**MINER, "rounds": 2})
+    assert len(two.rows) == 2 * len(one.rows)
+    by_pos: dict = {}
+    for r in two.rows:
+        by_pos.setdefault((r.qid, r.positive), []).append(r)
+    assert all(len(rs) == 2 for rs in by_pos.values())
+    first, second = by_pos["q2", "d20"]
+    assert first.n_hard == second.n_hard == 3 and not set(first.negatives) & set(second.negatives)
+    for r in two.rows:
+        assert not set(r.negatives) & judged_positives(ds, train, r.qid)
+    # round 0 of the first query draws exactly what one round draws; the window is counted once
+    assert [r.negatives for r in two.rows[:2]] == [r.negatives for r in one.rows[:2]]
+    cand = two.report["candidates"]
+    assert cand == one.report["candidates"] and sum(cand["removed"].values()) + cand["kept"] == cand["window_candidates"]
+    cfg = OmegaConf.create({**MINER, "rounds": 3})
+    assert pseudo_miner(OmegaConf.create({"range_min": None}), cfg).rounds == 1
+    assert pseudo_miner(OmegaConf.create({"range_min": 0}), cfg).range_min == 0
+
+
 @pytest.mark.parametrize("bad, key", [({"range_max": 2}, "range_max"), ({"sampling_strategy": "best"}, "sampling_strategy"),
-                                      ({"relative_margin": -0.1}, "relative_margin"), ({"num_negatives": "4"}, "num_negatives")])
+                                      ({"relative_margin": -0.1}, "relative_margin"), ({"num_negatives": "4"}, "num_negatives"),
+                                      ({"rounds": 0}, "rounds")])
 def test_config_errors(bad, key):
     ds, train, retriever = synthetic()
     with pytest.raises(ConfigError, match=f"miner.{key}"):

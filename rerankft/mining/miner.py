@@ -101,6 +101,7 @@ class MinerSettings:
     abs_margin: float | None
     max_score: float | None
     seed: int
+    rounds: int = 1
 
     @classmethod
     def from_config(cls, cfg_miner) -> "MinerSettings":
@@ -113,7 +114,8 @@ class MinerSettings:
             raise ConfigError(f"miner.sampling_strategy={strategy!r} is unknown: use top or random")
         return cls(range_min, range_max, _int(cfg_miner, "num_negatives", 4), _int(cfg_miner, "num_random_negatives", 0),
                    bool(select(cfg_miner, "fill_with_random", True)), strategy, _opt_float(cfg_miner, "relative_margin"),
-                   _opt_float(cfg_miner, "absolute_margin"), _opt_float(cfg_miner, "max_score"), int(select(cfg_miner, "seed", 0)))
+                   _opt_float(cfg_miner, "absolute_margin"), _opt_float(cfg_miner, "max_score"), int(select(cfg_miner, "seed", 0)),
+                   _int(cfg_miner, "rounds", 1, minimum=1))
 
     def threshold(self, ps: float) -> float:
         """Highest score a negative may have for a positive scoring ``ps`` (inf: no margin applies)."""
@@ -160,24 +162,26 @@ def mine_hard_negatives(dataset, train_qrels, retriever, cfg_miner) -> MiningRes
             _denoise(denoiser, dataset, qid, survivors, counts)
 
         used: set[str] = set()
-        for pos, grade in positives[qid]:
-            keep = survivors[pos]
-            counts["kept"] += len(keep)
-            hard = _pick_hard(m, keep, used, rng)
-            used.update(d for d, _ in hard)
-            n_easy = m.num_random + ((m.num_negatives - len(hard)) if m.fill else 0)
-            easy = _draw_easy(dataset, retriever, qid, n_easy, all_ids, judged | top_ids | used, m.threshold(pos_scores[qid, pos]),
-                              m.max_score, rng, random_stats)
-            used.update(d for d, _ in easy)
-            # A small corpus has nothing beyond rank range_max to draw easy negatives from: take what
-            # exists (more of this positive's hard candidates) so rows keep their length and train.
-            short = m.num_negatives + m.num_random - len(hard) - len(easy)
-            extra = [x for x in keep if x[0] not in used][: max(0, short)]
-            used.update(d for d, _ in extra)
-            random_stats["topped_up_with_hard"] += len(extra)
-            chosen = hard + extra + easy
-            rows.append(MinedRow(qid, pos, int(grade), float(pos_scores[qid, pos]), [d for d, _ in chosen],
-                                 [float(s) for _, s in chosen], len(hard) + len(extra)))
+        # miner.rounds > 1: every positive gets one more row per round; `used` puts fresh negatives first
+        for rnd in range(m.rounds):
+            for pos, grade in positives[qid]:
+                keep = survivors[pos]
+                counts["kept"] += len(keep) if rnd == 0 else 0  # each window candidate is counted once
+                hard = _pick_hard(m, keep, used, rng)
+                used.update(d for d, _ in hard)
+                n_easy = m.num_random + ((m.num_negatives - len(hard)) if m.fill else 0)
+                easy = _draw_easy(dataset, retriever, qid, n_easy, all_ids, judged | top_ids | used, m.threshold(pos_scores[qid, pos]),
+                                  m.max_score, rng, random_stats)
+                used.update(d for d, _ in easy)
+                # A small corpus has nothing beyond rank range_max to draw easy negatives from: take what
+                # exists (more of this positive's hard candidates) so rows keep their length and train.
+                short = m.num_negatives + m.num_random - len(hard) - len(easy)
+                extra = [x for x in keep if x[0] not in used][: max(0, short)]
+                used.update(d for d, _ in extra)
+                random_stats["topped_up_with_hard"] += len(extra)
+                chosen = hard + extra + easy
+                rows.append(MinedRow(qid, pos, int(grade), float(pos_scores[qid, pos]), [d for d, _ in chosen],
+                                     [float(s) for _, s in chosen], len(hard) + len(extra)))
 
     if random_stats["topped_up_with_hard"]:
         log.warning("mining: too few easy negatives beyond rank %d (small corpus?); %d more hard negatives were used instead",

@@ -37,9 +37,10 @@ def pseudo_miner(cfg_adapt, cfg_miner) -> DictConfig:
     negatives it has, and this stage may take them (``adapt.range_min: 0``).
     """
     range_min = cfg_adapt.get("range_min")
-    if range_min is None:
-        return cfg_miner
-    return OmegaConf.merge(cfg_miner, {"range_min": int(range_min)})
+    over = {"rounds": 1}  # the stage's length is adapt.max_steps: one row per pseudo-query
+    if range_min is not None:
+        over["range_min"] = int(range_min)
+    return OmegaConf.merge(cfg_miner, over)
 
 
 def _span(words: list[str], lo: int, hi: int, rng) -> tuple[str, str] | None:
