@@ -36,6 +36,12 @@ def test_bad_config_value_names_the_key(tmp_path):
     assert "rerank.top_k=0 is invalid" in r.stderr
 
 
+def test_unknown_fusion_fit_rule_names_the_key(tmp_path):
+    r = run_script("eval.py", "rerank.fusion_fit=median", f"hydra.run.dir={tmp_path / 'run'}")
+    assert r.returncode == 2
+    assert "rerank.fusion_fit='median' is unknown: use one of share_bagged, argmax" in r.stderr
+
+
 def test_debug_flag_shows_traceback(tmp_path):
     r = run_script("eval.py", "rerank.top_k=0", "debug=true", f"hydra.run.dir={tmp_path / 'run'}")
     assert r.returncode == 2 and "Traceback" in r.stderr  # debug adds the traceback, the exit code stays a user error's

@@ -6,7 +6,7 @@ import pytest
 
 from rerankft.evaluation.benchmark import run_benchmark, safe_filename
 from rerankft.evaluation.fusion_fit import (best_on, choose_final, choose_with_prior, cross_validated, final_stability, fit_weight, fit_weights,
-                                           held_out, weight_table)
+                                           held_out, pick_weights, weight_table)
 from rerankft.evaluation.rerankers import read_fusion
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid, zscores
 from tests.test_benchmark import FakeReranker, cfg, make_dataset, noisy_run
@@ -140,6 +140,29 @@ def test_cross_validation_scores_each_query_with_weights_fitted_without_it():
     shared = {q: [0.2, 0.9] for q in "abcdef"}
     assert cross_validated(shared, folds=3) == pytest.approx(0.9)
     assert cross_validated({"a": [1.0]}) is None  # one query: nothing to hold out
+
+
+def test_share_bagged_fits_one_number_and_follows_what_most_queries_share():
+    """rerank.fusion_fit=share_bagged: only grid points that weight BM25 and dense alike; the share most
+    queries prefer, not the point one outlying query drags the mean to (where argmax goes)."""
+    grid = weight_grid(["bm25", "dense"])
+    alike = [i for i, g in enumerate(grid) if g["bm25"] == g["dense"]]
+    assert [sum(grid[i].values()) for i in alike] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+    share_06 = next(i for i in alike if abs(sum(grid[i].values()) - 0.6) < 1e-9)
+    off = next(i for i, g in enumerate(grid) if g == {"bm25": 0.3, "dense": 0.6})
+    # eight queries each a little better at 0.3/0.3 (tuned keeps 0.4); two queries far better at 0.3/0.6
+    table = {f"q{j}": [0.5] * len(grid) for j in range(10)}
+    for j in range(8):
+        table[f"q{j}"][share_06] = 0.55
+    table["q8"][off] = table["q9"][off] = 1.0
+    qids = sorted(table)
+    assert pick_weights(grid, table, qids, "argmax") == best_on(table, qids) == off
+    picked = pick_weights(grid, table, qids, "share_bagged", seed=3)
+    assert picked == share_06 and picked == pick_weights(grid, table, qids, "share_bagged", seed=3)
+    with pytest.raises(ValueError, match="unknown fusion fit rule"):
+        pick_weights(grid, table, qids, "median")
+    # cross-validation refits with the rule it is given
+    assert held_out(table, folds=4, fit=lambda qs: off) == {q: table[q][off] for q in qids}
 
 
 def test_choose_final_prefers_dev_best_then_the_simpler_system():

@@ -63,6 +63,9 @@ def fuse_signals(reranked: Run, signals: Mapping[str, Run], weights: Mapping[str
     return out
 
 
+FIT_RULES = ("share_bagged", "argmax")  # rerank.fusion_fit: how the weights are picked on dev (evaluation.fusion_fit)
+
+
 def weight_grid(signals: list[str], step: float = 0.1, max_total: float = 0.9) -> list[dict[str, float]]:
     """Every weight vector on a ``step`` grid with sum <= ``max_total`` (the reranker keeps >= 1 - max_total).
 
