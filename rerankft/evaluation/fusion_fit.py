@@ -5,8 +5,10 @@ Everything here runs on the dev queries carved from the training split, never on
 * for each first stage in ``eval.first_stages`` (BM25, dense, hybrid), and where the run fine-tuned
   its bi-encoder (``bi_encoder=mnrl``) their twins with it (dense-ft, hybrid-ft), its top ``rerank.top_k``
   are reranked by the tuned model exactly as the benchmark will rerank the test queries';
-* the fusion weights of ``(1 - sum w) * z(tuned) + w_bm25 * z(bm25) + w_dense * z(dense)`` are the
-  grid point with the best dev nDCG@10 (least total weight wins ties), see :mod:`rerankft.scoring.fusion`;
+* the fusion weights of ``(1 - sum w) * z(tuned) + w_bm25 * z(bm25) + w_dense * z(dense)`` are picked
+  on the dev queries by ``rerank.fusion_fit`` (:func:`pick_weights`): tuned's share with BM25 and dense
+  alike, bagged (``share_bagged``, the default), or the grid point with the best dev nDCG@10
+  (``argmax``, least total weight wins ties), see :mod:`rerankft.scoring.fusion`;
   ``z(dense)`` is the run's fine-tuned bi-encoder's score where it trained one (``bi_encoder=mnrl``);
 * the **final system** is the one with the best dev nDCG@10 among every first stage alone, the
   tuned reranker on each one's candidates and its fused variant (simpler systems win ties). The
@@ -240,7 +242,7 @@ def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True,
         fused = system(fs, TUNED) + FUSED
         if fusion:  # weights fitted on every dev query; the system competes with its cross-validated value
             grid, table = weight_table(dev_qrels, reranked, signal_runs(dataset, run, signals))
-            rule = select(cfg, "rerank.fusion_fit", "argmax")
+            rule = select(cfg, "rerank.fusion_fit", "argmax")  # a config from before the key: the rule of then
 
             def fit(qs, grid=grid, table=table, rule=rule):
                 return pick_weights(grid, table, qs, rule, seed=dev_seed(cfg))
@@ -311,6 +313,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True, signal_m
         "signals": list(SIGNALS) if fusion else [],
         "signal_models": {n: _relative_to(p, Path(model_dir).parent) for n, p in signal_models.items()},
         "weights": scored.weights,
+        "fit_rule": select(cfg, "rerank.fusion_fit", "argmax") if fusion else None,
         "dev_queries": len(qids),
         "top_k": int(cfg.rerank.top_k),
         "dev_ndcg@10": {n: round(v, 6) for n, v in dev.items()},
