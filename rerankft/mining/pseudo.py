@@ -30,17 +30,19 @@ SPLIT = "pseudo"
 
 
 def pseudo_miner(cfg_adapt, cfg_miner) -> DictConfig:
-    """The miner settings for pseudo-queries: the labelled run's, with ``adapt.range_min`` if set.
+    """The miner settings for pseudo-queries: the labelled run's, with ``adapt.range_min`` if set and one round.
 
     The labelled miner skips the first stage's top ranks because unjudged relevant passages live
     there; a pseudo-query is answered by its source passage, so its top ranks are the strongest
     negatives it has, and this stage may take them (``adapt.range_min: 0``).
     """
     range_min = cfg_adapt.get("range_min")
-    over = {"rounds": 1}  # the stage's length is adapt.max_steps: one row per pseudo-query
+    over: dict = {}
     if range_min is not None:
         over["range_min"] = int(range_min)
-    return OmegaConf.merge(cfg_miner, over)
+    if cfg_miner.get("rounds", 1) != 1:  # the stage's length is adapt.max_steps: one row per pseudo-query
+        over["rounds"] = 1
+    return OmegaConf.merge(cfg_miner, over) if over else cfg_miner
 
 
 def _span(words: list[str], lo: int, hi: int, rng) -> tuple[str, str] | None:
