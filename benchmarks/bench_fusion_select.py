@@ -37,6 +37,7 @@ from omegaconf import OmegaConf
 from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import SIGNALS, best_on, pick_weights, weight_table
+from rerankft.scoring.fusion import alike_points
 
 RULES = ("argmax", "bagged", "share", "share_bagged", "equal")
 
@@ -53,10 +54,6 @@ def bagged(grid: list[dict], table: dict[str, list[float]], qids: list[str], bag
     return nearest(grid, {s: sum(p[s] for p in picks) / bags for s in SIGNALS})
 
 
-def on_diagonal(grid: list[dict], table: dict[str, list[float]]) -> tuple[list[dict], dict[str, list[float]], list[int]]:
-    """The grid points where every signal has the same weight, their table columns, their indices in ``grid``."""
-    idx = [i for i, g in enumerate(grid) if len({g[s] for s in SIGNALS}) == 1]
-    return [grid[i] for i in idx], {q: [v[i] for i in idx] for q, v in table.items()}, idx
 
 
 def pick(rule: str, grid, table, qids, bags: int, rng) -> int:
@@ -64,9 +61,9 @@ def pick(rule: str, grid, table, qids, bags: int, rng) -> int:
         return best_on(table, qids)
     if rule == "bagged":
         return bagged(grid, table, qids, bags, rng)
-    if rule == "share":
-        _, sub_table, idx = on_diagonal(grid, table)
-        return idx[best_on(sub_table, qids)]
+    if rule == "share":  # pick_weights' one-number fit without the bagging
+        idx = alike_points(grid)
+        return idx[best_on({q: [table[q][i] for i in idx] for q in qids}, qids)]
     if rule == "share_bagged":
         return pick_weights(grid, table, qids, "share_bagged", seed=rng.randrange(1 << 30))
     return nearest(grid, {s: 1 / 3 for s in SIGNALS})

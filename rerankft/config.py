@@ -18,7 +18,7 @@ from rerankft.mining.teacher import check_teacher_settings
 from rerankft.modeling.build import passage_cls_setting
 from rerankft.modeling.names import resolve_model_name
 from rerankft.retrieval.factory import FIRST_STAGES, TUNABLE, TUNED_SUFFIX
-from rerankft.scoring.fusion import FIT_RULES
+from rerankft.scoring.fusion import FIT_RULES, fit_rule
 from rerankft.scoring.library import is_library_entry
 from rerankft.scoring.loading import BACKENDS
 from rerankft.scoring.windows import check_windowing
@@ -85,9 +85,9 @@ def validate_config(cfg: DictConfig) -> None:
     backend = select(cfg, "rerank.backend")
     if backend is not None and backend not in BACKENDS:
         raise ConfigError(f"rerank.backend={backend!r} is unknown: use one of {', '.join(BACKENDS)}")
-    fit_rule = select(cfg, "rerank.fusion_fit", "argmax")
-    if fit_rule not in FIT_RULES:
-        raise ConfigError(f"rerank.fusion_fit={fit_rule!r} is unknown: use one of {', '.join(FIT_RULES)}")
+    rule = fit_rule(cfg)
+    if rule not in FIT_RULES:
+        raise ConfigError(f"rerank.fusion_fit={rule!r} is unknown: use one of {', '.join(FIT_RULES)}")
     fusion = select(cfg, "rerank.fusion")
     if fusion is not None and not isinstance(fusion, bool):
         raise ConfigError(f"rerank.fusion={fusion!r} is invalid: expected true or false")

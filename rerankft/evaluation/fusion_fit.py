@@ -46,7 +46,7 @@ from rerankft.evaluation.rerankers import (
     rerank_shared,
 )
 from rerankft.retrieval.factory import TUNED_SUFFIX, build_first_stage, build_signal, rerankable
-from rerankft.scoring.fusion import FIT_RULES, GRID, fuse, fuse_signals, weight_grid
+from rerankft.scoring.fusion import FIT_RULES, GRID, alike_points, fit_rule, fuse, fuse_signals, weight_grid
 
 log = logging.getLogger("rerankft")
 
@@ -113,7 +113,7 @@ def pick_weights(grid: list[dict], table: dict[str, list[float]], qids, rule: st
         return best_on(table, qids)
     if rule != "share_bagged":
         raise ValueError(f"unknown fusion fit rule {rule!r}: use one of {', '.join(FIT_RULES)}")
-    alike = [i for i, g in enumerate(grid) if len(set(g.values())) <= 1]  # every signal weighted the same
+    alike = alike_points(grid)
     sub = {q: [table[q][i] for i in alike] for q in qids}
     qs, rng = list(qids), random.Random(seed)
     shares = [sum(grid[alike[best_on(sub, [rng.choice(qs) for _ in qs])]].values()) for _ in range(BAGS)]
@@ -242,7 +242,7 @@ def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True,
         fused = system(fs, TUNED) + FUSED
         if fusion:  # weights fitted on every dev query; the system competes with its cross-validated value
             grid, table = weight_table(dev_qrels, reranked, signal_runs(dataset, run, signals))
-            rule = select(cfg, "rerank.fusion_fit", "argmax")  # a config from before the key: the rule of then
+            rule = fit_rule(cfg)
 
             def fit(qs, grid=grid, table=table, rule=rule):
                 return pick_weights(grid, table, qs, rule, seed=dev_seed(cfg))
@@ -313,7 +313,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True, signal_m
         "signals": list(SIGNALS) if fusion else [],
         "signal_models": {n: _relative_to(p, Path(model_dir).parent) for n, p in signal_models.items()},
         "weights": scored.weights,
-        "fit_rule": select(cfg, "rerank.fusion_fit", "argmax") if fusion else None,
+        "fit_rule": fit_rule(cfg) if fusion else None,
         "dev_queries": len(qids),
         "top_k": int(cfg.rerank.top_k),
         "dev_ndcg@10": {n: round(v, 6) for n, v in dev.items()},

@@ -161,12 +161,12 @@ def mine_hard_negatives(dataset, train_qrels, retriever, cfg_miner) -> MiningRes
         if denoiser is not None:
             _denoise(denoiser, dataset, qid, survivors, counts)
 
+        counts["kept"] += sum(len(keep) for keep in survivors.values())  # each window candidate once, whatever the rounds
         used: set[str] = set()
         # miner.rounds > 1: every positive gets one more row per round; `used` puts fresh negatives first
-        for rnd in range(m.rounds):
+        for _ in range(m.rounds):
             for pos, grade in positives[qid]:
                 keep = survivors[pos]
-                counts["kept"] += len(keep) if rnd == 0 else 0  # each window candidate is counted once
                 hard = _pick_hard(m, keep, used, rng)
                 used.update(d for d, _ in hard)
                 n_easy = m.num_random + ((m.num_negatives - len(hard)) if m.fill else 0)

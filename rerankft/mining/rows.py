@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 
 FORMATS = ("pairs", "ntuples", "lists", "distill", "teacher_lists")
+LIST_FORMATS = ("lists", "teacher_lists")  # (query, docs, labels) rows: one list of passages per row
 
 
 @dataclass

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Mapping
 
 from rerankft.core.runs import Run, zscores
+from rerankft.core.settings import select
 
 log = logging.getLogger("rerankft")
 
@@ -64,6 +65,16 @@ def fuse_signals(reranked: Run, signals: Mapping[str, Run], weights: Mapping[str
 
 
 FIT_RULES = ("share_bagged", "argmax")  # rerank.fusion_fit: how the weights are picked on dev (evaluation.fusion_fit)
+
+
+def fit_rule(cfg) -> str:
+    """``rerank.fusion_fit``; a config from before the key gets the rule of then, ``argmax``."""
+    return select(cfg, "rerank.fusion_fit", "argmax")
+
+
+def alike_points(grid: list[dict[str, float]]) -> list[int]:
+    """Indices of the grid points that weight every signal the same (``share_bagged`` fits among these)."""
+    return [i for i, g in enumerate(grid) if len(set(g.values())) <= 1]
 
 
 def weight_grid(signals: list[str], step: float = 0.1, max_total: float = 0.9) -> list[dict[str, float]]:

@@ -22,6 +22,7 @@ from sentence_transformers.cross_encoder.losses import MultipleNegativesRankingL
 from rerankft.core.errors import ConfigError
 from rerankft.mining.rows import (
     FORMATS,  # the row formats the miner produces: the one list
+    LIST_FORMATS,
 )
 from rerankft.scoring.loading import load_cross_encoder
 
@@ -107,7 +108,7 @@ def pairs_per_example(fmt: str, train_dataset) -> float:
         return 2.0
     if fmt == "ntuples":  # query, positive, negatives (and a grade-weight label column, no pair)
         return float(len([c for c in train_dataset.column_names if c not in ("query", "label")]))
-    if fmt in ("lists", "teacher_lists"):
+    if fmt in LIST_FORMATS:
         docs = train_dataset["docs"]
         return float(sum(len(d) for d in docs) / max(1, len(docs)))
     return 1.0
@@ -119,7 +120,7 @@ def query_passage_pairs(fmt: str, train_dataset) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for row in train_dataset:
         q = row["query"]
-        if fmt in ("lists", "teacher_lists"):
+        if fmt in LIST_FORMATS:
             pairs.extend((q, d) for d in row["docs"])
         else:
             pairs.extend((q, row[c]) for c in cols if c not in ("query", "label", "labels") and isinstance(row[c], str))
