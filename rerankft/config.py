@@ -8,7 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from rerankft.core.errors import ConfigError, ModelError
 from rerankft.core.metrics import parse_measures
-from rerankft.core.settings import select
+from rerankft.core.settings import select, stage_loss
 from rerankft.core.systems import FUSED, first_stage_of, reranker_of
 from rerankft.data.dataset import dev_seed, train_queries
 from rerankft.mining.pseudo import SOURCES
@@ -129,8 +129,11 @@ def _check_adapt(cfg: DictConfig) -> None:
     if range_min is not None and (isinstance(range_min, bool) or not isinstance(range_min, int) or not 0 <= range_min < (range_max or 100)):
         raise ConfigError(f"adapt.range_min={range_min!r} is invalid: expected null or an integer from 0 to below miner.range_max ({range_max})")
     _check_offset_weight(cfg, "adapt.residual", "null (= loss.residual) or ")
-    if select(cfg, "loss.format") == TEACHER_FORMAT:
-        check_teacher_settings(cfg.loss.teacher_lists, select(cfg, "adapt.lists"), "adapt.lists")
+    if select(cfg, "adapt.loss") is not None:
+        _check_loss(cfg, "adapt.loss")
+    if select(stage_loss(cfg, "adapt"), "format") == TEACHER_FORMAT:
+        settings_key = "adapt.loss.teacher_lists" if select(cfg, "adapt.loss") is not None else "loss.teacher_lists"
+        check_teacher_settings(stage_loss(cfg, "adapt").teacher_lists, select(cfg, "adapt.lists"), "adapt.lists", settings_key)
 
 
 def _check_bi_encoder(cfg: DictConfig) -> None:
@@ -194,25 +197,30 @@ def _known_losses() -> dict[str, str]:
     return out
 
 
-def _check_loss(cfg: DictConfig) -> None:
-    loss = select(cfg, "loss")
+def _check_loss(cfg: DictConfig, key: str = "loss") -> None:
+    """``loss`` (or ``adapt.loss``, the label-free stage's own): a known format, a class, its list settings."""
+    loss = select(cfg, key)
     if loss is None:
         return
+    if not isinstance(loss, DictConfig):
+        raise ConfigError(f"{key}={loss!r} is invalid: expected a loss mapping (format, _target_, ...) or null")
     fmt = loss.get("format")
     if fmt not in FORMATS:
-        raise ConfigError(f"loss.format={fmt!r} is unknown: use one of {', '.join(FORMATS)}")
+        raise ConfigError(f"{key}.format={fmt!r} is unknown: use one of {', '.join(FORMATS)}")
     if not loss.get("_target_"):
-        raise ConfigError("loss._target_ is missing: pick a loss with loss=<name>, or name a loss class with loss._target_=<module.Class>")
-    _check_offset_weight(cfg, "loss.residual")
+        raise ConfigError(f"{key}._target_ is missing: pick a loss with loss=<name>, or name a loss class with {key}._target_=<module.Class>")
+    if key == "loss":
+        _check_offset_weight(cfg, "loss.residual")
     if fmt == TEACHER_FORMAT:
         if not isinstance(loss.get("teacher_lists"), DictConfig):
-            raise ConfigError("loss.teacher_lists is missing: loss.format=teacher_lists needs {signals, depth, list, temperature}")
-        check_teacher_settings(loss.teacher_lists, loss.teacher_lists.get("list"), "loss.teacher_lists.list")
+            raise ConfigError(f"{key}.teacher_lists is missing: {key}.format=teacher_lists needs {{signals, depth, list, temperature}}")
+        if key == "loss":  # the label-free stage's lists are adapt.lists long: checked in _check_adapt
+            check_teacher_settings(loss.teacher_lists, loss.teacher_lists.get("list"), "loss.teacher_lists.list")
     known = _known_losses()
     name = loss.get("name")
     # `loss.name=foo` does not choose a loss (the config group does), so a name that no loss config
     # has, on top of a built-in loss class, is a typo that would silently train the default loss.
-    if known and name not in known and loss.get("_target_") in known.values():
+    if key == "loss" and known and name not in known and loss.get("_target_") in known.values():
         raise ConfigError(
             f"loss.name={name!r} is not a known loss: choose one with loss=<name> (the config group, not loss.name=...), "
             f"one of {', '.join(known)}; for your own loss class set loss._target_=<module.Class> and loss.format"

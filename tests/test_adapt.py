@@ -198,3 +198,48 @@ def test_positive_mass_gives_the_positive_that_share_of_its_lists_softmax():
         assert labels[1:] == sorted(labels[1:3], reverse=True) + labels[3:]  # the teacher still orders the negatives
     with pytest.raises(ConfigError, match="loss.teacher_lists.positive_mass=1.5 is invalid"):
         teacher_lists(ds, ds.qrels[SPLIT], {}, OmegaConf.merge(TEACHER, {"positive_mass": 1.5}), [3, 1], seed=0, per_positive=True)
+
+
+def test_adapt_loss_grades_only_the_label_free_stage_with_its_own_teacher_settings():
+    import numpy as np
+
+    from rerankft.mining import teacher
+    from rerankft.mining.rows import MinedRow, MiningResult
+    from tests.test_reliability import compose
+
+    cfg = compose("train", "adapt=pseudo_teacher", "adapt.loss.teacher_lists.depth=7", "cache_dir=unused")
+    assert cfg.loss.format != "teacher_lists" and cfg.adapt.loss.format == "teacher_lists" and cfg.adapt.select
+    ds = graded_dataset({"q0": {"a": 1}})
+
+    def mined():
+        return MiningResult(dataset=ds, rows=[MinedRow("q0", "a", 1, 9.0, ["d"], [2.0], 1)])
+
+    labelled, pseudo = mined(), mined()
+    teacher.grade_lists(labelled, ds.qrels[SPLIT], {"bm25": BM25, "dense": DENSE}, cfg, pseudo=False)
+    teacher.grade_lists(pseudo, ds.qrels[SPLIT], {"bm25": BM25, "dense": DENSE}, cfg, pseudo=True)
+    assert labelled.lists is None  # the labelled stage trains on loss=, not on lists
+    labels = np.asarray(pseudo.lists["labels"][0])
+    share = np.exp(labels[0]) / np.exp(labels).sum()
+    assert len(labels) == 1 + 4 + 2 and share == pytest.approx(0.7)  # adapt.lists [4, 3]; adapt.loss's positive_mass
+    # Only the stages that train on lists build a teacher; without adapt the pseudo stage's loss is moot.
+    built = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(teacher, "build_first_stage", lambda name, *a: built.append(name) or name)
+        assert teacher.teacher_signals(cfg) == {"bm25": "bm25", "dense": "dense"}
+        assert teacher.teacher_signals(compose("train", "adapt=none", "cache_dir=unused")) == {}
+    assert built == ["bm25", "dense"]
+
+
+@pytest.mark.parametrize("override,message", [
+    ("adapt.loss.format=rows", "adapt.loss.format='rows' is unknown"),
+    ("adapt.loss.teacher_lists.depth=1", "adapt.loss.teacher_lists.depth=1 is invalid"),
+    ("adapt.loss.teacher_lists.positive_mass=1.0", "adapt.loss.teacher_lists.positive_mass=1.0 is invalid"),
+    ("adapt.loss=5", "adapt.loss=5 is invalid"),
+])
+def test_adapt_loss_settings_name_their_key(override, message):
+    from rerankft.config import validate_config
+    from tests.test_reliability import compose
+
+    validate_config(compose("train", "adapt=pseudo_teacher"))
+    with pytest.raises(ConfigError, match=message):
+        validate_config(compose("train", "adapt=pseudo_teacher", override))

@@ -365,6 +365,23 @@ def test_adaptation_steps_run_before_the_labelled_fine_tune_and_are_recorded(dat
     assert not (tmp_path / "adapt_checkpoints").exists()  # the stage saves nothing
 
 
+def test_adapt_loss_trains_the_label_free_stage_on_its_own_loss_and_the_labelled_stage_on_the_runs(data, tmp_path):
+    from rerankft.training.trainer import fit_cross_encoder
+
+    ds, mined, dev_qrels, dev_run = data
+    cfg = compose_cfg("loss=mnrl_hard", "train.max_steps=2", "adapt=pseudo_teacher", "adapt.max_steps=2", "adapt.select=false")
+    pseudo = make_mined(ds, [f"q{i}" for i in range(12)])  # 12 rows: what the run's loss (ntuples) would train on
+    n = len(TOPICS)
+    pseudo.lists = {"query": [ds.queries[f"q{i}"] for i in range(5)],  # 5 teacher lists: what adapt.loss trains on
+                    "docs": [[ds.doc_text(f"d{(i + k) % n}") for k in range(4)] for i in range(5)],
+                    "labels": [[2.0, 1.0, 0.5, 0.0]] * 5}
+    fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path, adapt_mined=pseudo)
+    done = json.loads((tmp_path / "train_done.json").read_text())["train"]
+    assert done["adapt"]["loss"] == "teacher_listnet" and done["adapt"]["rows"] == 5 and done["adapt"]["steps"] == 2
+    start = [r for r in jsonl(tmp_path / "train_log.jsonl") if r["event"] == "start"][0]
+    assert start["loss"] == "mnrl_hard" and start["format"] == "ntuples"  # the labelled stage keeps loss=
+
+
 def test_with_adapt_select_the_adapted_state_competes_in_dev_selection(data, tmp_path):
     from sentence_transformers import CrossEncoder
 

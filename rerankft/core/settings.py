@@ -30,3 +30,11 @@ def select(cfg, key: str, default: Any = None) -> Any:
                 return default
             value = value[part]
     return default if value is None else value
+
+
+def stage_loss(cfg, stage: str = "labelled"):
+    """The loss settings a training stage uses: ``loss`` for the labelled fine-tune; for the label-free
+    stage (``stage="adapt"``) ``adapt.loss`` when it names one, else the same ``loss``."""
+    if stage == "adapt" and select(cfg, "adapt.loss") is not None:
+        return select(cfg, "adapt.loss")
+    return select(cfg, "loss")

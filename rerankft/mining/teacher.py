@@ -11,7 +11,8 @@ ListNet then matches the model's softmax over the list to the teacher's, so the 
 passage is the answer and the teacher says how the rest compare (Mokrii et al. 2021 train BERT
 rankers on BM25's pseudo-labels; Hofstaetter et al. 2020 distil a teacher's graded scores).
 
-Both stages train on such lists (``loss=teacher_listnet``): the labelled stage one list per
+A stage trains on such lists when its loss has ``format: teacher_lists`` (``loss=teacher_listnet`` for
+both stages; ``adapt.loss`` for the label-free stage alone): the labelled stage one list per
 (query, judged positive), never holding another positive of that query; the label-free stage one
 list per pseudo-query (its source passage and the source's near-duplicates as positives).
 sentence-transformers' ``mine_hard_negatives`` keeps one retriever's ranks and no second signal,
@@ -24,26 +25,27 @@ import numpy as np
 
 from rerankft.core.errors import ConfigError
 from rerankft.core.runs import zscores
-from rerankft.core.settings import select
+from rerankft.core.settings import select, stage_loss
 from rerankft.retrieval.factory import build_first_stage
 
 FORMAT = "teacher_lists"  # the loss format (``loss.format``) that trains on these lists
 SIGNALS = ("bm25", "dense")
 
 
-def check_teacher_settings(cfg_teacher, shape, shape_key: str) -> tuple[int, float, int, int]:
-    """(depth, temperature, top, drawn) from ``loss.teacher_lists`` and a list shape; one ConfigError naming the key."""
+def check_teacher_settings(cfg_teacher, shape, shape_key: str, key: str = "loss.teacher_lists") -> tuple[int, float, int, int]:
+    """(depth, temperature, top, drawn) from ``key`` (``loss.teacher_lists`` or ``adapt.loss.teacher_lists``)
+    and a list shape; one ConfigError naming the key."""
     depth, temperature = cfg_teacher.get("depth"), cfg_teacher.get("temperature")
     signals = list(cfg_teacher.get("signals") or [])
     if not signals or any(s not in SIGNALS for s in signals):
-        raise ConfigError(f"loss.teacher_lists.signals={signals!r} is invalid: expected a non-empty list of {', '.join(SIGNALS)}")
+        raise ConfigError(f"{key}.signals={signals!r} is invalid: expected a non-empty list of {', '.join(SIGNALS)}")
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 2:
-        raise ConfigError(f"loss.teacher_lists.depth={depth!r} is invalid: expected an integer >= 2")
+        raise ConfigError(f"{key}.depth={depth!r} is invalid: expected an integer >= 2")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ConfigError(f"loss.teacher_lists.temperature={temperature!r} is invalid: expected a number > 0")
+        raise ConfigError(f"{key}.temperature={temperature!r} is invalid: expected a number > 0")
     mass = cfg_teacher.get("positive_mass")
     if mass is not None and (isinstance(mass, bool) or not isinstance(mass, (int, float)) or not 0 < mass < 1):
-        raise ConfigError(f"loss.teacher_lists.positive_mass={mass!r} is invalid: expected null or a number between 0 and 1")
+        raise ConfigError(f"{key}.positive_mass={mass!r} is invalid: expected null or a number between 0 and 1")
     values = list(shape) if shape is not None and not isinstance(shape, (str, int, float)) else None
     if (values is None or len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in values)
             or sum(values) < 1):
@@ -51,11 +53,16 @@ def check_teacher_settings(cfg_teacher, shape, shape_key: str) -> tuple[int, flo
     return depth, float(temperature), int(values[0]), int(values[1])
 
 
+def _graded_stages(cfg) -> list[str]:
+    """The training stages whose loss trains on graded lists ("labelled", "adapt")."""
+    stages = ["labelled"] if select(cfg, "adapt.kind", "none") == "none" else ["labelled", "adapt"]
+    return [s for s in stages if select(stage_loss(cfg, s), "format") == FORMAT]
+
+
 def teacher_signals(cfg) -> dict:
-    """The teacher's first stages by name when the loss trains on graded lists, else {} (nothing to build)."""
-    if select(cfg, "loss.format") != FORMAT:
-        return {}
-    return {name: build_first_stage(name, cfg, select(cfg, "cache_dir", None)) for name in cfg.loss.teacher_lists.signals}
+    """The teacher's first stages by name for every stage that trains on graded lists, else {} (nothing to build)."""
+    names = [n for s in _graded_stages(cfg) for n in stage_loss(cfg, s).teacher_lists.signals]
+    return {name: build_first_stage(name, cfg, select(cfg, "cache_dir", None)) for name in dict.fromkeys(names)}
 
 
 def teacher_lists(dataset, qrels: dict, teachers: dict, cfg_teacher, shape, seed: int, per_positive: bool,
@@ -98,11 +105,13 @@ def grade_lists(mined, qrels: dict, teachers: dict, cfg, pseudo: bool) -> None:
     Labelled rows: one list per (query, positive), ``loss.teacher_lists.list`` long; pseudo-queries: one
     list per pseudo-query, ``adapt.lists`` long (more candidates: a pseudo-query has one answer).
     """
-    if not teachers:
+    stage = "adapt" if pseudo else "labelled"
+    if not teachers or stage not in _graded_stages(cfg):
         return
-    settings = cfg.loss.teacher_lists
+    settings = stage_loss(cfg, stage).teacher_lists
     shape, key = (cfg.adapt.get("lists"), "adapt.lists") if pseudo else (settings.get("list"), "loss.teacher_lists.list")
-    mined.lists = teacher_lists(mined.dataset, qrels, teachers, settings, shape, int(cfg.train.seed),
+    mine = {name: teachers[name] for name in settings.signals}  # this stage's own signals
+    mined.lists = teacher_lists(mined.dataset, qrels, mine, settings, shape, int(cfg.train.seed),
                                 per_positive=not pseudo, shape_key=key)
 
 

@@ -2,7 +2,8 @@
 
 Mokrii et al. 2021 train BERT rankers on pseudo-labels first and on a few labelled queries
 after; here the pseudo-queries come from the corpus itself (:mod:`rerankft.mining.pseudo`)
-and the loss is the labelled run's own (``loss=``), so the two stages differ only in their rows.
+and the loss is the labelled run's own (``loss=``) unless ``adapt.loss`` names one for this stage
+(e.g. ListNet on lists the first stages graded, :mod:`rerankft.mining.teacher`).
 The stage trains the model in place, with no checkpoints of its own (its cost is bounded by
 ``adapt.max_steps``); the labelled fine-tune that follows selects on dev as always. With
 ``adapt.select`` the adapted weights are one more candidate of that selection: on a small domain
@@ -22,6 +23,7 @@ from omegaconf import DictConfig
 
 from rerankft.core.errors import ConfigError
 from rerankft.core.io import atomic_path
+from rerankft.core.settings import stage_loss
 from rerankft.training.losses import build_loss, loss_format
 from rerankft.training.residual import attach_offsets, residual_weight
 from rerankft.training.train_log import InterruptCallback
@@ -45,11 +47,12 @@ def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_arg
     steps = int(a.max_steps)
     if steps < 1:
         raise ConfigError(f"adapt.max_steps={a.max_steps!r} is invalid: expected a positive integer (or adapt=none)")
-    rows = mined.to_dataset(loss_format(cfg.loss))
+    cfg_loss = stage_loss(cfg, "adapt")
+    rows = mined.to_dataset(loss_format(cfg_loss))
     if len(rows) == 0:
         raise ConfigError("adapt: mining the pseudo-queries produced no rows; use adapt=none")
     rows, _ = training_windows(cfg, rows, model)
-    loss, _ = build_loss(cfg.loss, model, rows, int(t.batch_size))
+    loss, _ = build_loss(cfg_loss, model, rows, int(t.batch_size))
     attach_offsets(loss, mined, cfg, residual_weight(cfg, "adapt"))
     lr = float(a.get("learning_rate") or t.learning_rate)
     args = dataclasses.replace(
@@ -63,7 +66,7 @@ def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_arg
     with contextlib.suppress(OSError):
         (out_dir / "adapt_checkpoints").rmdir()  # the trainer makes its output folder; this stage saves nothing
     log.info("adaptation: %d steps on %d pseudo-query rows in %.0f s", steps, len(rows), seconds)
-    return {"rows": len(rows), "steps": steps, "learning_rate": lr, "seconds": round(seconds, 1)}
+    return {"loss": cfg_loss.get("name"), "rows": len(rows), "steps": steps, "learning_rate": lr, "seconds": round(seconds, 1)}
 
 
 def save_adapted_state(model, dev_ndcg: float, out_dir: Path) -> None:
