@@ -33,13 +33,14 @@ FIRST_STAGES = ("bm25", "dense", "hybrid")
 WAYS = ("tuned", "fitted (CV)", "z-equal", "rrf3")
 
 
-def dev_candidates(cfg, dataset, dev):
-    """The first stages (built once: BM25 and dense are the signals too), their dev top-k, and the union of those."""
+def dev_candidates(cfg, dataset, dev, signal_names=SIGNALS):
+    """The first stages (built once: BM25 and dense are the signals too), their dev top-k, and the union of those.
+    ``signal_names``: the first stages whose exact scores the fusion adds (the pipeline's: BM25 and dense)."""
     qids, top_k = sorted(dev), int(cfg.rerank.top_k)
-    stages = {n: build_first_stage(n, cfg, cfg.cache_dir) for n in FIRST_STAGES}
+    stages = {n: build_first_stage(n, cfg, cfg.cache_dir) for n in dict.fromkeys([*FIRST_STAGES, *signal_names])}
     firsts = {n: stages[n].retrieve(dataset, qids, k=top_k) for n in FIRST_STAGES}
     union = {q: {d: 0.0 for r in firsts.values() for d in ranked_ids(r.get(q, {}))[:top_k]} for q in qids}
-    signals = {fs: signal_runs(dataset, firsts[fs], {s: stages[s] for s in SIGNALS}) for fs in FIRST_STAGES}
+    signals = {fs: signal_runs(dataset, firsts[fs], {s: stages[s] for s in signal_names}) for fs in FIRST_STAGES}
     return firsts, union, signals
 
 

@@ -44,14 +44,14 @@ RULES = ("argmax", "bagged", "share", "share_bagged", "equal")
 
 def nearest(grid: list[dict], weights: dict[str, float]) -> int:
     """The grid index closest (Euclidean) to ``weights``; the least fusion among equals."""
-    dist = [sum((g[s] - weights[s]) ** 2 for s in SIGNALS) for g in grid]
+    dist = [sum((g[s] - weights[s]) ** 2 for s in g) for g in grid]
     return int(np.argmin(dist))
 
 
 def bagged(grid: list[dict], table: dict[str, list[float]], qids: list[str], bags: int, rng: random.Random) -> int:
     """Argmax on each bootstrap resample of ``qids``, the weights averaged, snapped to the grid."""
     picks = [grid[best_on(table, [rng.choice(qids) for _ in qids])] for _ in range(bags)]
-    return nearest(grid, {s: sum(p[s] for p in picks) / bags for s in SIGNALS})
+    return nearest(grid, {s: sum(p[s] for p in picks) / bags for s in grid[0]})
 
 
 
@@ -66,7 +66,7 @@ def pick(rule: str, grid, table, qids, bags: int, rng) -> int:
         return idx[best_on({q: [table[q][i] for i in idx] for q in qids}, qids)]
     if rule == "share_bagged":
         return pick_weights(grid, table, qids, "share_bagged", seed=rng.randrange(1 << 30))
-    return nearest(grid, {s: 1 / 3 for s in SIGNALS})
+    return nearest(grid, {s: 1 / (len(grid[0]) + 1) for s in grid[0]})  # tuned and each signal alike
 
 
 def held_out_means(grid, table, fit: int | None, repeats: int, bags: int, seed: int) -> dict[str, float]:
@@ -93,12 +93,12 @@ def held_out_means(grid, table, fit: int | None, repeats: int, bags: int, seed: 
     return {r: float(np.mean(v)) for r, v in scores.items()}
 
 
-def tables(run: Path):
-    """{first stage: (grid, per-query table)} for one run's dev queries."""
+def tables(run: Path, signal_names=SIGNALS):
+    """{first stage: (grid, per-query table)} for one run's dev queries, fusing ``signal_names``."""
     cfg = OmegaConf.load(run / "config.yaml")
     dataset = load_from_config(cfg.data)
     _, dev = training_split(dataset, cfg)
-    firsts, union, signals = dev_candidates(cfg, dataset, dev)
+    firsts, union, signals = dev_candidates(cfg, dataset, dev, signal_names)
     scores = score_union(run, cfg, dataset, union)
     out = {fs: weight_table(dev, tuned_on(scores, first, int(cfg.rerank.top_k)), signals[fs]) for fs, first in firsts.items()}
     return out, dev_seed(cfg), len(dev)
@@ -110,11 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit", nargs="*", type=int, default=[6], help="fitting-share sizes to draw (besides 5-fold)")
     ap.add_argument("--repeats", type=int, default=300)
     ap.add_argument("--bags", type=int, default=50, help="bootstrap resamples for the full-grid bagged rule")
+    ap.add_argument("--signals", nargs="+", default=list(SIGNALS),
+                    help="first stages whose exact scores are fused with tuned's (the pipeline's: bm25 dense)")
     args = ap.parse_args(argv)
+    print(f"signals fused with tuned: {', '.join(args.signals)}")
     print("| run (dev queries) | split | " + " | ".join(f"{r}: {', '.join(FIRST_STAGES)} (mean)" for r in RULES) + " |")
     print("|---" * (len(RULES) + 2) + "|")
     for run in args.runs:
-        per_stage, seed, n = tables(run)
+        per_stage, seed, n = tables(run, tuple(args.signals))
         for fit in [None, *[f for f in args.fit if f < n - 1]]:
             res = {fs: held_out_means(grid, table, fit, args.repeats, args.bags, seed) for fs, (grid, table) in per_stage.items()}
             cells = []

@@ -129,6 +129,9 @@ def _check_adapt(cfg: DictConfig) -> None:
     if range_min is not None and (isinstance(range_min, bool) or not isinstance(range_min, int) or not 0 <= range_min < (range_max or 100)):
         raise ConfigError(f"adapt.range_min={range_min!r} is invalid: expected null or an integer from 0 to below miner.range_max ({range_max})")
     _check_offset_weight(cfg, "adapt.residual", "null (= loss.residual) or ")
+    for key in ("adapt.select", "adapt.compare"):
+        if not isinstance(select(cfg, key, False), bool):
+            raise ConfigError(f"{key}={select(cfg, key)!r} is invalid: expected true or false")
     if select(cfg, "adapt.loss") is not None:
         _check_loss(cfg, "adapt.loss")
     if select(stage_loss(cfg, "adapt"), "format") == TEACHER_FORMAT:

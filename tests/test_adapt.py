@@ -243,3 +243,47 @@ def test_adapt_loss_settings_name_their_key(override, message):
     validate_config(compose("train", "adapt=pseudo_teacher"))
     with pytest.raises(ConfigError, match=message):
         validate_config(compose("train", "adapt=pseudo_teacher", override))
+
+
+def test_compare_keeps_the_better_branch_with_its_weights_and_random_state(monkeypatch):
+    import torch
+
+    from rerankft.training import adapt
+
+    model = torch.nn.Linear(2, 1, bias=False)
+
+    def fake_stage(cfg, model, mined, out_dir, args, cfg_loss=None):
+        # each loss moves the weights its own way and draws a different amount of randomness
+        with torch.no_grad():
+            model.weight += 1.0 if cfg_loss.name == "run" else 2.0
+        torch.rand(1 if cfg_loss.name == "run" else 3)
+        return {"loss": cfg_loss.name}
+
+    monkeypatch.setattr(adapt, "adapt_on_pseudo_queries", fake_stage)
+    cfg = OmegaConf.create({"loss": {"name": "run"}, "adapt": {"loss": {"name": "lists"}}})
+
+    def compare(dev_by_weight):
+        torch.nn.init.zeros_(model.weight)
+        torch.manual_seed(0)
+        summary, dev = adapt.adapt_comparing_losses(cfg, model, None, None, None, lambda: dev_by_weight[float(model.weight.detach()[0, 0])])
+        return summary, dev, float(model.weight.detach()[0, 0]), torch.rand(1).item()
+
+    def after_single_run(draws):  # the next random number after a run with that branch alone
+        torch.manual_seed(0)
+        torch.rand(draws)
+        return torch.rand(1).item()
+
+    summary, dev, weight, following = compare({1.0: 0.3, 2.0: 0.5})
+    assert (summary["chosen"], dev, weight, following) == ("adapt.loss", 0.5, 2.0, after_single_run(3))
+    assert summary["compared"]["loss"] == {"loss": "run", "dev_ndcg@10": 0.3}  # from the start, not from the other branch
+    summary, dev, weight, following = compare({1.0: 0.5, 2.0: 0.5})  # a tie: the run's own loss
+    assert (summary["chosen"], weight, following) == ("loss", 1.0, after_single_run(1))
+
+
+def test_adapt_switches_name_their_key():
+    from rerankft.config import validate_config
+    from tests.test_reliability import compose
+
+    for key in ("adapt.compare", "adapt.select"):
+        with pytest.raises(ConfigError, match=f"{key}='yes' is invalid"):
+            validate_config(compose("train", f"{key}=yes"))

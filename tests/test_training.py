@@ -378,8 +378,30 @@ def test_adapt_loss_trains_the_label_free_stage_on_its_own_loss_and_the_labelled
     fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path, adapt_mined=pseudo)
     done = json.loads((tmp_path / "train_done.json").read_text())["train"]
     assert done["adapt"]["loss"] == "teacher_listnet" and done["adapt"]["rows"] == 5 and done["adapt"]["steps"] == 2
-    start = [r for r in jsonl(tmp_path / "train_log.jsonl") if r["event"] == "start"][0]
+    start = next(r for r in jsonl(tmp_path / "train_log.jsonl") if r["event"] == "start")
     assert start["loss"] == "mnrl_hard" and start["format"] == "ntuples"  # the labelled stage keeps loss=
+
+
+def test_adapt_compare_trains_both_losses_from_one_start_and_keeps_the_better_on_dev(data, tmp_path):
+    from rerankft.training.trainer import fit_cross_encoder
+
+    ds, mined, dev_qrels, dev_run = data
+    cfg = compose_cfg("loss=mnrl_hard", "train.max_steps=2", "adapt=pseudo_teacher", "adapt.max_steps=2", "adapt.select=false",
+                      "adapt.compare=true")
+    pseudo = make_mined(ds, [f"q{i}" for i in range(12)])
+    n = len(TOPICS)
+    pseudo.lists = {"query": [ds.queries[f"q{i}"] for i in range(5)],
+                    "docs": [[ds.doc_text(f"d{(i + k) % n}") for k in range(4)] for i in range(5)],
+                    "labels": [[2.0, 1.0, 0.5, 0.0]] * 5}
+    fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path, adapt_mined=pseudo)
+    adapt = json.loads((tmp_path / "train_done.json").read_text())["train"]["adapt"]
+    compared = adapt["compared"]
+    assert (compared["loss"]["loss"], compared["loss"]["rows"]) == ("mnrl_hard", 12)
+    assert (compared["adapt.loss"]["loss"], compared["adapt.loss"]["rows"]) == ("teacher_listnet", 5)
+    best = max(c["dev_ndcg@10"] for c in compared.values())  # which one wins on ties: test_adapt's compare test
+    assert adapt["dev_ndcg@10"] == compared[adapt["chosen"]]["dev_ndcg@10"] == best
+    evals = [r for r in jsonl(tmp_path / "train_log.jsonl") if r["event"] == "eval"]
+    assert evals[0]["untrained"]  # the labelled stage's dev record starts as before
 
 
 def test_with_adapt_select_the_adapted_state_competes_in_dev_selection(data, tmp_path):

@@ -45,6 +45,7 @@ from rerankft.scoring.openvino import CALIBRATION_PAIRS, write_calibration_pairs
 from rerankft.scoring.tokens import count_truncated
 from rerankft.training.adapt import (
     ADAPTED_STATE,
+    adapt_comparing_losses,
     adapt_on_pseudo_queries,
     load_adapted_state,
     save_adapted_state,
@@ -271,14 +272,21 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
 
 
 def _adapt(cfg: DictConfig, trainer, adapt_mined, out_dir: Path, args, base_dev: float | None, is_main: bool) -> dict:
-    """The label-free stage on ``trainer.model``, then its dev score (kept as a candidate with adapt.select)."""
-    adapted = adapt_on_pseudo_queries(cfg, trainer.model, adapt_mined, out_dir, args)
-    if base_dev is not None:  # there are dev queries
+    """The label-free stage on ``trainer.model``, then its dev score (kept as a candidate with adapt.select).
+    With ``adapt.compare`` and dev queries, the stage's loss is chosen on them (:func:`adapt_comparing_losses`)."""
+    if base_dev is not None and cfg.adapt.get("compare") and cfg.adapt.get("loss") is not None:
+        adapted, adapted_dev = adapt_comparing_losses(cfg, trainer.model, adapt_mined, out_dir, args,
+                                                      lambda: trainer.evaluate()[BEST_METRIC])
+    else:  # adapt.compare without dev queries: the run's loss, as without adapt.loss
+        own = cfg.loss if cfg.adapt.get("compare") else None
+        adapted = adapt_on_pseudo_queries(cfg, trainer.model, adapt_mined, out_dir, args, cfg_loss=own)
+        if base_dev is None:  # no dev queries: nothing to score or to select
+            return adapted
         adapted_dev = float(trainer.evaluate()[BEST_METRIC])
         adapted["dev_ndcg@10"] = round(adapted_dev, 4)
-        log.info("dev nDCG@10 after adaptation = %.4f (untrained %.4f)", adapted_dev, base_dev)
-        if is_main and cfg.adapt.get("select"):
-            save_adapted_state(trainer.model, adapted_dev, out_dir)
+    log.info("dev nDCG@10 after adaptation = %.4f (untrained %.4f)", adapted_dev, base_dev)
+    if is_main and cfg.adapt.get("select"):
+        save_adapted_state(trainer.model, adapted_dev, out_dir)
     return adapted
 
 
