@@ -45,12 +45,25 @@ from rerankft.evaluation.rerankers import (
     make_reranker_factory,
     rerank_shared,
 )
-from rerankft.retrieval.factory import TUNED_SUFFIX, build_first_stage, build_signal, rerankable
-from rerankft.scoring.fusion import FIT_RULES, GRID, alike_points, fit_rule, fuse, fuse_signals, weight_grid
+from rerankft.retrieval.factory import (
+    SIGNALS,
+    TUNED_SUFFIX,
+    build_first_stage,
+    build_signal,
+    rerankable,
+)
+from rerankft.scoring.fusion import (
+    FIT_RULES,
+    GRID,
+    alike_points,
+    fit_rule,
+    fuse,
+    fuse_signals,
+    weight_grid,
+)
 
 log = logging.getLogger("rerankft")
 
-SIGNALS = ("bm25", "dense")  # first stages that score any (query, document) pair exactly
 TUNED = "tuned"
 CV_FOLDS = 5  # folds of the dev queries for the fused systems' cross-validated dev nDCG@10
 BAGS = 50  # bootstrap resamples of the fitting queries for share_bagged

@@ -26,10 +26,9 @@ import numpy as np
 from rerankft.core.errors import ConfigError
 from rerankft.core.runs import zscores
 from rerankft.core.settings import select, stage_loss
-from rerankft.retrieval.factory import build_first_stage
+from rerankft.retrieval.factory import SIGNALS, build_first_stage
 
 FORMAT = "teacher_lists"  # the loss format (``loss.format``) that trains on these lists
-SIGNALS = ("bm25", "dense")
 
 
 def check_teacher_settings(cfg_teacher, shape, shape_key: str, key: str = "loss.teacher_lists") -> tuple[int, float, int, int]:

@@ -24,6 +24,9 @@ REORDERS = {"prf": "hybrid"}
 # They are reported next to the untrained ones, never instead of them: those stay the baselines.
 TUNED_SUFFIX = "-ft"
 TUNABLE = ("dense", "hybrid")  # the first stages with a bi-encoder in them
+# The first stages whose scores are signals beside a reranker's: each scores any (query, passage)
+# pair on its own. The fusion adds them to the tuned score; the teacher's lists add them up.
+SIGNALS = ("bm25", "dense")
 
 
 def rerankable(names) -> list[str]:
