@@ -71,15 +71,18 @@ def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_arg
     return {"loss": cfg_loss.get("name"), "rows": len(rows), "steps": steps, "learning_rate": lr, "seconds": round(seconds, 1)}
 
 
-def adapt_comparing_losses(cfg: DictConfig, model, mined, out_dir, labelled_args, dev_score) -> dict:
+def adapt_comparing_losses(cfg: DictConfig, model, mined, out_dir, labelled_args, dev_score) -> tuple[dict, float]:
     """``adapt.compare``: the stage run twice from the same start, with the run's ``loss`` and with
-    ``adapt.loss``; the state with the better dev nDCG@10 (``dev_score()``) goes on, the run's loss on ties.
+    ``adapt.loss``; the state with the better dev nDCG@10 (``dev_score()``) goes on, the run's loss on
+    ties. Returns (the chosen branch's summary with both branches under "compared", its dev nDCG@10).
 
     Why a choice and not one loss: lists graded by BM25 and the bi-encoder lifted Cranfield's adapted
-    model on dev (0.362 -> 0.396) and left CISI's and the demo's below the plain pseudo-query rows
-    (README "What to expect"); the dev queries say which a collection is, for one more bounded stage.
-    Each branch starts from the same weights and random state, and the chosen one's random state
-    after it is restored, so the run continues exactly as a run with that loss alone would.
+    model on dev (0.362 -> 0.396) and not CISI's (0.448 -> 0.448) or the demo's (0.874 -> 0.855).
+    Not the default: on Cranfield the choice took the lists, and its final system fell on test
+    (README "What to expect"). Each branch starts from the same weights and random state, and the
+    chosen one's random state after it is restored, so the run continues exactly as a run with that
+    loss alone would. (The pseudo-queries are graded once: with ``loss=teacher_listnet`` both
+    branches read the lists graded by ``adapt.loss``'s teacher settings.)
     """
     start, rng = _weights(model), _rng_state()
     branches = {}
