@@ -22,9 +22,9 @@ from rerankft.core.metrics import ndcg_at_10
 from rerankft.core.runs import ranked_ids
 from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
-from rerankft.evaluation.fusion_fit import SIGNALS, held_out, signal_runs, weight_table
+from rerankft.evaluation.fusion_fit import held_out, signal_runs, weight_table
 from rerankft.evaluation.rerankers import make_reranker_factory, rerank_shared
-from rerankft.retrieval.factory import build_first_stage
+from rerankft.retrieval.factory import SIGNALS, build_first_stage
 from rerankft.retrieval.hybrid import rrf
 from rerankft.scoring.fusion import fuse_signals
 from rerankft.scoring.loading import run_model_dir

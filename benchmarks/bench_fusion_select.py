@@ -36,7 +36,8 @@ from omegaconf import OmegaConf
 
 from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
-from rerankft.evaluation.fusion_fit import SIGNALS, best_on, pick_weights, weight_table
+from rerankft.evaluation.fusion_fit import best_on, pick_weights, weight_table
+from rerankft.retrieval.factory import SIGNALS
 from rerankft.scoring.fusion import alike_points
 
 RULES = ("argmax", "bagged", "share", "share_bagged", "equal")
@@ -52,8 +53,6 @@ def bagged(grid: list[dict], table: dict[str, list[float]], qids: list[str], bag
     """Argmax on each bootstrap resample of ``qids``, the weights averaged, snapped to the grid."""
     picks = [grid[best_on(table, [rng.choice(qids) for _ in qids])] for _ in range(bags)]
     return nearest(grid, {s: sum(p[s] for p in picks) / bags for s in grid[0]})
-
-
 
 
 def pick(rule: str, grid, table, qids, bags: int, rng) -> int:

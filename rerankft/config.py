@@ -134,9 +134,10 @@ def _check_adapt(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}={select(cfg, key)!r} is invalid: expected true or false")
     if select(cfg, "adapt.loss") is not None:
         _check_loss(cfg, "adapt.loss")
-    if select(stage_loss(cfg, "adapt"), "format") == TEACHER_FORMAT:
-        settings_key = "adapt.loss.teacher_lists" if select(cfg, "adapt.loss") is not None else "loss.teacher_lists"
-        check_teacher_settings(stage_loss(cfg, "adapt").teacher_lists, select(cfg, "adapt.lists"), "adapt.lists", settings_key)
+    loss = stage_loss(cfg, "adapt")
+    if select(loss, "format") == TEACHER_FORMAT:
+        key = "adapt.loss" if select(cfg, "adapt.loss") is not None else "loss"
+        check_teacher_settings(loss.teacher_lists, select(cfg, "adapt.lists"), "adapt.lists", f"{key}.teacher_lists")
 
 
 def _check_bi_encoder(cfg: DictConfig) -> None:
