@@ -365,6 +365,41 @@ def test_adaptation_steps_run_before_the_labelled_fine_tune_and_are_recorded(dat
     assert not (tmp_path / "adapt_checkpoints").exists()  # the stage saves nothing
 
 
+def test_freeze_layers_keeps_embeddings_and_lowest_layers_through_both_stages(data, tmp_path):
+    from safetensors.torch import load_file
+
+    from rerankft.modeling.names import resolve_model_name
+    from rerankft.training.trainer import fit_cross_encoder
+
+    ds, mined, dev_qrels, dev_run = data
+    cfg = compose_cfg("loss=mnrl", "train.max_steps=2", "adapt=pseudo_queries", "adapt.max_steps=2", "train.freeze_layers=2")
+    pseudo = make_mined(ds, [f"q{i}" for i in range(12)])
+    result = fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path, adapt_mined=pseudo)
+    start = load_file(str(Path(resolve_model_name(cfg.model.name)) / "model.safetensors"))
+    tuned = load_file(str(result.model_dir / "model.safetensors"))
+
+    def moved(name: str) -> bool:
+        key = next(k for k in tuned if k.endswith(name))
+        return not torch.equal(tuned[key], start[next(k for k in start if k.endswith(name))])
+
+    assert not moved("embeddings.word_embeddings.weight")
+    assert not moved("encoder.layer.0.attention.self.query.weight") and not moved("encoder.layer.1.output.dense.weight")
+    assert moved("encoder.layer.2.attention.self.query.weight") and moved("encoder.layer.5.output.dense.weight")
+    frozen = jsonl(tmp_path / "train_log.jsonl")[0]["freeze"]
+    assert frozen["layers"] == 2 and frozen["frozen_parameters"] > 0 and frozen["trainable_parameters"] > 0
+
+
+@pytest.mark.parametrize("value", [-1, 7, 1.5, True])
+def test_bad_freeze_layers_is_a_config_error_naming_the_key(value):
+    from rerankft.core.errors import ConfigError
+    from rerankft.modeling.build import build_cross_encoder
+    from rerankft.modeling.freeze import freeze_lower_layers
+
+    model = build_cross_encoder(compose_cfg().model, 48)
+    with pytest.raises(ConfigError, match="train.freeze_layers"):
+        freeze_lower_layers(model, value)
+
+
 def test_adapt_loss_trains_the_label_free_stage_on_its_own_loss_and_the_labelled_stage_on_the_runs(data, tmp_path):
     from rerankft.training.trainer import fit_cross_encoder
 
