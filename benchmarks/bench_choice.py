@@ -10,6 +10,8 @@ fused systems compete with their cross-validated value on those queries and are 
 and the chosen system is scored on the held-out query. A fixed system (its weights still fitted on
 the others) is scored the same way. The mean over the held-out queries says what each rule is
 worth on queries it did not see; no test query is read. Threshold 0 is the plain dev maximum.
+``--priors best>>tuned+fusion``: the prior's candidates are the first stage (BM25, dense or hybrid)
+with the best mean on each fold's left-in queries.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from rerankft.evaluation.fusion_fit import (
 )
 from rerankft.scoring.loading import run_model_dir
 
+BEST_CANDIDATES = "best"  # "best>>tuned+fusion": a prior whose candidates are chosen on each fold's left-in queries
+CANDIDATE_STAGES = ("bm25", "dense", "hybrid")
+
 # Runs made before dev.prior existed get the recipe's default, read from the recipe itself.
 DEFAULT_PRIOR = str(OmegaConf.load(Path(__file__).resolve().parent.parent / "configs" / "train.yaml").dev.prior)
 
@@ -50,14 +55,25 @@ def nested_loo(per_query: dict, tables: dict, prior: str | None, thresholds: lis
             else:
                 inner[name] = {x: pq[x] for x in rest}
 
+        fold_prior = _resolve_prior(prior, inner)
         for t in thresholds:
-            final = choose_with_prior(inner, prior, t, seed=seed).system
+            final = choose_with_prior(inner, fold_prior, t, seed=seed).system
             values.setdefault(f"rule@{t:g}", []).append(_held_out_value(per_query, tables, final, q, rest))
             chosen.setdefault(f"rule@{t:g}", Counter())[final] += 1
         for name in per_query:
             values.setdefault(name, []).append(_held_out_value(per_query, tables, name, q, rest))
     return {"queries": len(qids), "mean": {k: sum(v) / len(v) for k, v in values.items()},
             "chosen": {k: dict(c.most_common()) for k, c in chosen.items()}}
+
+
+def _resolve_prior(prior: str | None, inner: dict) -> str | None:
+    """``best>>tuned+fusion``: the prior's candidates are the first stage (BM25, dense or hybrid) with the
+    best mean on the left-in queries, a choice made on dev like every other; any other prior as it is."""
+    if not prior or not prior.startswith(BEST_CANDIDATES + ">>"):
+        return prior
+    stages = [n for n in CANDIDATE_STAGES if n in inner]
+    best = max(stages, key=lambda n: sum(inner[n].values()) / len(inner[n]))  # ties: the earlier name
+    return best + prior[len(BEST_CANDIDATES):]
 
 
 def _held_out_value(per_query: dict, tables: dict, name: str, q: str, rest: list[str]) -> float:

@@ -139,6 +139,21 @@ def test_bench_choice_scores_each_rule_on_dev_queries_it_did_not_choose_on():
     assert out["chosen"]["rule@0.99"] == {fused: 3} and out["mean"]["rule@0.99"] == pytest.approx(0.0)
 
 
+def test_bench_choice_best_prior_takes_the_candidates_of_the_first_stage_best_on_each_folds_left_in_queries():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import bench_choice
+
+    # dense leads on q1 and q2, hybrid on q3 by more: which stage is best depends on the fold.
+    per_query = {"bm25": {"q1": 0.1, "q2": 0.1, "q3": 0.1}, "dense": {"q1": 0.6, "q2": 0.6, "q3": 0.0},
+                 "hybrid": {"q1": 0.5, "q2": 0.5, "q3": 0.9}}
+    for name in ("dense>>tuned", "hybrid>>tuned"):
+        per_query[name] = {q: 0.0 for q in per_query["bm25"]}
+    out = bench_choice.nested_loo(per_query, {}, "best>>tuned", [1.01], seed=0)  # no maximum is ever clear: the prior each time
+    # without q1 or q2: hybrid (0.70 vs 0.30); without q3: dense (0.6 vs 0.5)
+    assert out["chosen"]["rule@1.01"] == {"hybrid>>tuned": 2, "dense>>tuned": 1}
+    assert bench_choice._resolve_prior("hybrid>>tuned", per_query) == "hybrid>>tuned"  # a named prior stays as it is
+
+
 def test_bench_choice_replays_a_run_with_each_prior_and_refuses_a_folder_that_is_not_one(tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import bench_choice
