@@ -389,15 +389,20 @@ def test_freeze_layers_keeps_embeddings_and_lowest_layers_through_both_stages(da
     assert frozen["layers"] == 2 and frozen["frozen_parameters"] > 0 and frozen["trainable_parameters"] > 0
 
 
-@pytest.mark.parametrize("value", [-1, 7, 1.5, True])
+@pytest.mark.parametrize("value", ["-1", "1.5", "true", "7"])
 def test_bad_freeze_layers_is_a_config_error_naming_the_key(value):
+    from rerankft.config import validate_config
     from rerankft.core.errors import ConfigError
     from rerankft.modeling.build import build_cross_encoder
     from rerankft.modeling.freeze import freeze_lower_layers
 
-    model = build_cross_encoder(compose_cfg().model, 48)
-    with pytest.raises(ConfigError, match="train.freeze_layers"):
-        freeze_lower_layers(model, value)
+    cfg = compose_cfg(f"train.freeze_layers={value}")
+    if value != "7":  # refused by the config check, before any data is read
+        with pytest.raises(ConfigError, match="train.freeze_layers"):
+            validate_config(cfg)
+    model = build_cross_encoder(cfg.model, 48)
+    with pytest.raises(ConfigError, match="train.freeze_layers" + (".*6 layers" if value == "7" else "")):
+        freeze_lower_layers(model, cfg.train.freeze_layers)  # deeper than MiniLM's 6: refused once the model is known
 
 
 def test_adapt_loss_trains_the_label_free_stage_on_its_own_loss_and_the_labelled_stage_on_the_runs(data, tmp_path):

@@ -19,18 +19,26 @@ _EMBEDDINGS = re.compile(r"(^|\.)embeddings\.")
 _LAYER = re.compile(r"(^|\.)encoder\.layer\.(\d+)\.")
 
 
-def freeze_lower_layers(model, layers: int) -> dict:
+def freeze_setting(value) -> int:
+    """``train.freeze_layers`` as an integer >= 0 (null = 0), or refused naming the key; checked before any work."""
+    value = 0 if value is None else value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"train.freeze_layers={value!r} is invalid: expected an integer >= 0")
+    return value
+
+
+def freeze_lower_layers(model, layers) -> dict:
     """Freeze the token embeddings and encoder layers ``0 .. layers-1`` of ``model`` in place.
 
     Returns {"layers": layers, "frozen_parameters": n, "trainable_parameters": m}. ``layers`` 0
     freezes nothing. A value above the encoder's depth is refused: it would freeze the whole encoder.
     """
-    if isinstance(layers, bool) or not isinstance(layers, int) or layers < 0:
-        raise ConfigError(f"train.freeze_layers={layers!r} is invalid: expected an integer >= 0")
+    layers = freeze_setting(layers)
     named = list(model.named_parameters())
     depth = 1 + max((int(m.group(2)) for n, _ in named if (m := _LAYER.search(n))), default=-1)
     if layers > depth:
-        raise ConfigError(f"train.freeze_layers={layers} is invalid: the encoder has {depth} layers")
+        found = f"the encoder has {depth} layers" if depth else "no encoder.layer.<n> weights were found (a BERT-style encoder is needed)"
+        raise ConfigError(f"train.freeze_layers={layers} is invalid for model.name: {found}")
     frozen = 0
     if layers:
         for name, param in named:
