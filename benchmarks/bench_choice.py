@@ -32,10 +32,10 @@ from rerankft.evaluation.fusion_fit import (
     prior_for_run,
     score_dev_systems,
 )
+from rerankft.retrieval.factory import FIRST_STAGES, rerankable
 from rerankft.scoring.loading import run_model_dir
 
 BEST_CANDIDATES = "best"  # "best>>tuned+fusion": a prior whose candidates are chosen on each fold's left-in queries
-CANDIDATE_STAGES = ("bm25", "dense", "hybrid")
 
 # Runs made before dev.prior existed get the recipe's default, read from the recipe itself.
 DEFAULT_PRIOR = str(OmegaConf.load(Path(__file__).resolve().parent.parent / "configs" / "train.yaml").dev.prior)
@@ -67,11 +67,11 @@ def nested_loo(per_query: dict, tables: dict, prior: str | None, thresholds: lis
 
 
 def _resolve_prior(prior: str | None, inner: dict) -> str | None:
-    """``best>>tuned+fusion``: the prior's candidates are the first stage (BM25, dense or hybrid) with the
-    best mean on the left-in queries, a choice made on dev like every other; any other prior as it is."""
+    """``best>>tuned+fusion``: the prior's candidates are the rerankable first stage (BM25, dense or hybrid)
+    with the best mean on the left-in queries, a choice made on dev like every other; any other prior as it is."""
     if not prior or not prior.startswith(BEST_CANDIDATES + ">>"):
         return prior
-    stages = [n for n in CANDIDATE_STAGES if n in inner]
+    stages = rerankable(n for n in FIRST_STAGES if n in inner)  # prf re-orders the hybrid's candidates: not a set of its own
     best = max(stages, key=lambda n: sum(inner[n].values()) / len(inner[n]))  # ties: the earlier name
     return best + prior[len(BEST_CANDIDATES):]
 

@@ -280,7 +280,7 @@ def _adapt(cfg: DictConfig, trainer, adapt_mined, out_dir: Path, args, base_dev:
     if base_dev is not None and cfg.adapt.get("compare") and cfg.adapt.get("loss") is not None:
         adapted, adapted_dev = adapt_comparing_losses(cfg, trainer.model, adapt_mined, out_dir, args,
                                                       lambda: trainer.evaluate()[BEST_METRIC])
-    else:  # adapt.compare without dev queries: the run's loss, as without adapt.loss
+    else:  # one loss: adapt.loss (or the run's); adapt.compare without dev queries has nothing to judge on: the run's
         own = cfg.loss if cfg.adapt.get("compare") else None
         adapted = adapt_on_pseudo_queries(cfg, trainer.model, adapt_mined, out_dir, args, cfg_loss=own)
         if base_dev is None:  # no dev queries: nothing to score or to select
