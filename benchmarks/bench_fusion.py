@@ -24,12 +24,13 @@ from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import held_out, signal_runs, weight_table
 from rerankft.evaluation.rerankers import make_reranker_factory, rerank_shared
-from rerankft.retrieval.factory import SIGNALS, build_first_stage
+from rerankft.retrieval import factory
+from rerankft.retrieval.factory import SIGNALS, build_first_stage, rerankable
 from rerankft.retrieval.hybrid import rrf
 from rerankft.scoring.fusion import fuse_signals
 from rerankft.scoring.loading import run_model_dir
 
-FIRST_STAGES = ("bm25", "dense", "hybrid")
+FIRST_STAGES = tuple(rerankable(factory.FIRST_STAGES))  # whose candidates a reranker reorders: bm25, dense, hybrid
 WAYS = ("tuned", "fitted (CV)", "z-equal", "rrf3")
 
 
