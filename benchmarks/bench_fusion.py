@@ -30,7 +30,10 @@ from rerankft.retrieval.hybrid import rrf
 from rerankft.scoring.fusion import fuse_signals
 from rerankft.scoring.loading import run_model_dir
 
-FIRST_STAGES = tuple(rerankable(factory.FIRST_STAGES))  # whose candidates a reranker reorders: bm25, dense, hybrid
+# Whose candidates a reranker reorders: the recipe's own reported first stages (configs/train.yaml's
+# eval.first_stages) less those that re-order another's (prf): bm25, dense, hybrid.
+RECIPE_FIRST_STAGES = OmegaConf.load(Path(__file__).resolve().parents[1] / "configs" / "train.yaml").eval.first_stages
+FIRST_STAGES = tuple(rerankable(n for n in factory.FIRST_STAGES if n in RECIPE_FIRST_STAGES))
 WAYS = ("tuned", "fitted (CV)", "z-equal", "rrf3")
 
 

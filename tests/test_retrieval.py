@@ -290,3 +290,40 @@ def test_prf_first_stage_reorders_the_hybrids_candidates_by_the_feedback_vector(
         with pytest.raises(ConfigError, match=f"retriever.{key}="):
             build_retriever({**retriever_config("prf"), key: bad}, tmp_path)
     assert build_first_stage("prf", None, tmp_path).name == "prf"
+
+
+def test_rm3_weights_are_the_query_and_the_relevance_model_mixed():
+    from rerankft.retrieval.rm3 import expansion_weights
+
+    # two feedback passages with equal BM25 scores: P(d|q) = 1/2 each; P(t|R) = sum_d 1/2 * tf / |d|
+    fb = [(["wing", "flutter", "flutter", "speed"], 3.0), (["wing", "shock"], 3.0)]
+    w = expansion_weights(["wing", "flutter"], fb, terms=2, original=0.5)
+    # relevance model: wing 1/8 + 1/4 = 3/8, flutter 1/4, speed 1/8, shock 1/4; top 2 by mass: wing, then
+    # flutter or shock (a tie at 1/4: Counter.most_common keeps first-seen order, flutter)
+    assert w == pytest.approx({"wing": 0.25 + 0.5 * (3 / 8) / (5 / 8), "flutter": 0.25 + 0.5 * (1 / 4) / (5 / 8)})
+    assert sum(w.values()) == pytest.approx(1.0)
+    assert expansion_weights(["wing"], [], terms=5, original=0.5) == {"wing": 0.5}  # no feedback: the query alone
+    assert expansion_weights([], fb, terms=1, original=0.5) == pytest.approx({"wing": 0.5})
+
+
+def test_rm3_first_stage_finds_what_the_feedback_passages_share(tmp_path):
+    corpus = {
+        "a": {"title": "", "text": "supersonic wing flutter measured in the wind tunnel"},
+        "b": {"title": "", "text": "wing flutter and aeroelastic divergence of panels"},
+        "c": {"title": "", "text": "aeroelastic divergence of swept panels"},  # no query term at all
+        "d": {"title": "", "text": "bread flour yeast and water"},
+    }
+    ds = RetrievalDataset("rm3", corpus, {"q": "wing flutter"}, {"test": {"q": {"c": 1}}})
+    cfg = {**retriever_config("rm3"), "feedback_docs": 2, "feedback_terms": 6}
+    rm3 = build_retriever(cfg, tmp_path)
+    bm25 = build_retriever(retriever_config("bm25"), tmp_path)
+    assert "c" not in bm25.retrieve(ds, ["q"], 4)["q"]
+    run = rm3.retrieve(ds, ["q"], 4)["q"]
+    assert "c" in run and "d" not in run  # "aeroelastic divergence panels" came from the feedback passages
+    assert set(sorted(run, key=run.get, reverse=True)[:2]) == {"a", "b"}  # the passages with the query's terms lead
+    np.testing.assert_allclose(rm3.score_pairs(ds, [("q", d) for d in run] + [("q", "d")]), [*run.values(), 0.0], rtol=1e-5)
+    assert rm3.describe()["bm25"]["stemmer"].startswith("snowball")
+    assert build_first_stage("rm3", None, tmp_path).name == "rm3"  # usable as an eval first stage by name
+    for key, bad in (("feedback_docs", 0), ("feedback_terms", 1.5), ("original_weight", 1.5)):
+        with pytest.raises(ConfigError, match=f"retriever.{key}="):
+            build_retriever({**cfg, key: bad}, None)

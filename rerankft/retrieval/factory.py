@@ -11,12 +11,13 @@ from rerankft.retrieval.bm25 import BM25Retriever
 from rerankft.retrieval.dense import DenseRetriever
 from rerankft.retrieval.hybrid import HybridRetriever
 from rerankft.retrieval.prf import PrfRetriever
+from rerankft.retrieval.rm3 import RM3Retriever
 from rerankft.retrieval.trec_run import TrecRunRetriever
 
 log = logging.getLogger(__name__)
 
 
-FIRST_STAGES = ("bm25", "dense", "hybrid", "prf")  # built from configs/retriever/<name>.yaml
+FIRST_STAGES = ("bm25", "dense", "hybrid", "prf", "rm3")  # built from configs/retriever/<name>.yaml
 # A first stage whose candidates are another's, re-ordered: reported alone, never reranked again.
 REORDERS = {"prf": "hybrid"}
 
@@ -44,7 +45,7 @@ def tuned_first_stages(names, models) -> list[str]:
 
 
 _KINDS = {"dense": DenseRetriever, "bm25": BM25Retriever, "hybrid": HybridRetriever, "prf": PrfRetriever,
-          "trec_run": TrecRunRetriever, "run": TrecRunRetriever}
+          "rm3": RM3Retriever, "trec_run": TrecRunRetriever, "run": TrecRunRetriever}
 
 
 def build_retriever(cfg_retriever, cache_dir):
