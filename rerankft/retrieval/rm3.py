@@ -20,7 +20,13 @@ import numpy as np
 
 from rerankft.core.errors import ConfigError
 from rerankft.core.runs import Run, ranked_ids
-from rerankft.retrieval.base import _cfg_get, _check_k, _check_pairs, _check_queries, corpus_fingerprint
+from rerankft.retrieval.base import (
+    _cfg_get,
+    _check_k,
+    _check_pairs,
+    _check_queries,
+    corpus_fingerprint,
+)
 from rerankft.retrieval.bm25 import BM25Retriever
 from rerankft.retrieval.hybrid import _component_config
 
