@@ -71,6 +71,13 @@ def _cfg_get(cfg, key, default=None):
         raise ConfigError(f"retriever.{key} is not set (MissingMandatoryValue); give it on the command line, e.g. retriever.{key}=...") from None
 
 
+def _check_counts(stage: str, settings: dict[str, object]) -> None:
+    """Each of a first stage's count settings ({key: value}) an integer >= 1, or refused naming ``retriever.<key>``."""
+    for key, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"retriever.{key}={value!r} is invalid for the {stage} first stage: expected an integer >= 1")
+
+
 def _check_k(k: int) -> int:
     if isinstance(k, bool) or not isinstance(k, int) or k <= 0:
         raise ConfigError(f"top-k must be a positive integer, got {k!r}")

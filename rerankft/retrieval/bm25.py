@@ -40,6 +40,15 @@ def _snowball(language: str | None):
         raise ConfigError(f"retriever.stemmer={language!r} is unknown: use none or one of {', '.join(Stemmer.algorithms())}") from None
 
 
+def top_scored(scores: np.ndarray, ids: list[str], k: int) -> dict[str, float]:
+    """The ``k`` best of one query's ``scores`` over the whole corpus ({doc id: score}, best first, ties
+    by index order). A document that shares no term with the query scores 0: like Lucene, it is not retrieved."""
+    kk = min(k, len(scores))
+    top = np.argpartition(-scores, kk - 1)[:kk]
+    top = top[np.lexsort((top, -scores[top]))]
+    return {ids[j]: float(scores[j]) for j in top if scores[j] > 0}
+
+
 class BM25Retriever:
     """BM25 through bm25s (sparse matrix of precomputed per-term scores; exact scores for any doc)."""
 
@@ -110,8 +119,12 @@ class BM25Retriever:
         self._index = (fp, ids, model, {d: i for i, d in enumerate(ids)})
         return self._index
 
+    def query_terms(self, model, text: str) -> list[str]:
+        """``text`` through the index's own analyser, less the tokens the index does not hold."""
+        return [t for t in self._tokenize([text])[0] if t in model.vocab_dict]
+
     def _scores(self, model, text: str) -> np.ndarray:
-        tokens = [t for t in self._tokenize([text])[0] if t in model.vocab_dict]
+        tokens = self.query_terms(model, text)
         if not tokens:
             return np.zeros(model.scores["num_docs"], dtype=np.float32)
         return np.asarray(model.get_scores(tokens), dtype=np.float32)
@@ -122,12 +135,7 @@ class BM25Retriever:
         _, ids, model, _ = self._get_index(dataset)
         run: Run = {}
         for qid in query_ids:
-            scores = self._scores(model, dataset.queries[qid])
-            kk = min(k, len(scores))
-            top = np.argpartition(-scores, kk - 1)[:kk]
-            top = top[np.lexsort((top, -scores[top]))]
-            # A document that shares no term with the query scores 0: like Lucene, it is not retrieved.
-            run[qid] = {ids[j]: float(scores[j]) for j in top if scores[j] > 0}
+            run[qid] = top_scored(self._scores(model, dataset.queries[qid]), ids, k)
         return run
 
     def score_pairs(self, dataset, pairs: list[tuple[str, str]]) -> np.ndarray:

@@ -21,6 +21,7 @@ from rerankft.core.errors import ConfigError
 from rerankft.core.runs import Run, ranked_ids, truncate_run
 from rerankft.retrieval.base import (
     _cfg_get,
+    _check_counts,
     _check_k,
     _check_pairs,
     _check_queries,
@@ -45,9 +46,7 @@ class PrfRetriever:
         self.feedback = _cfg_get(cfg, "feedback", 3)
         self.beta = _cfg_get(cfg, "beta", 1.0)
         self.depth = _cfg_get(cfg, "depth", 100)
-        for key, value, lowest in (("feedback", self.feedback, 1), ("depth", self.depth, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-                raise ConfigError(f"retriever.{key}={value!r} is invalid for the prf first stage: expected an integer >= {lowest}")
+        _check_counts("prf", {"feedback": self.feedback, "depth": self.depth})
         if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not self.beta >= 0:
             raise ConfigError(f"retriever.beta={self.beta!r} is invalid for the prf first stage: expected a number >= 0")
         self.leader = HybridRetriever(_component_config("hybrid", _cfg_get(cfg, "hybrid", None)), cache_dir)

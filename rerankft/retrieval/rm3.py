@@ -22,12 +22,13 @@ from rerankft.core.errors import ConfigError
 from rerankft.core.runs import Run, ranked_ids
 from rerankft.retrieval.base import (
     _cfg_get,
+    _check_counts,
     _check_k,
     _check_pairs,
     _check_queries,
     corpus_fingerprint,
 )
-from rerankft.retrieval.bm25 import BM25Retriever
+from rerankft.retrieval.bm25 import BM25Retriever, top_scored
 from rerankft.retrieval.hybrid import _component_config
 
 
@@ -63,9 +64,7 @@ class RM3Retriever:
         self.feedback_docs = _cfg_get(cfg, "feedback_docs", 10)
         self.feedback_terms = _cfg_get(cfg, "feedback_terms", 20)
         self.original_weight = _cfg_get(cfg, "original_weight", 0.5)
-        for key, value in (("feedback_docs", self.feedback_docs), ("feedback_terms", self.feedback_terms)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"retriever.{key}={value!r} is invalid for the rm3 first stage: expected an integer >= 1")
+        _check_counts("rm3", {"feedback_docs": self.feedback_docs, "feedback_terms": self.feedback_terms})
         w = self.original_weight
         if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 <= w <= 1.0:
             raise ConfigError(f"retriever.original_weight={w!r} is invalid for the rm3 first stage: expected a number in [0, 1]")
@@ -86,36 +85,27 @@ class RM3Retriever:
             for q in todo:
                 top = ranked_ids(first.get(q, {}))
                 tokens = self.bm25._tokenize([dataset.doc_text(d) for d in top]) if top else []
-                query_terms = [t for t in self.bm25._tokenize([dataset.queries[q]])[0] if t in model.vocab_dict]
                 memo[q, dataset.queries[q]] = expansion_weights(
-                    query_terms, [(toks, first[q][d]) for toks, d in zip(tokens, top)],
+                    self.bm25.query_terms(model, dataset.queries[q]), [(toks, first[q][d]) for toks, d in zip(tokens, top)],
                     self.feedback_terms, float(self.original_weight))
         return {q: memo[q, dataset.queries[q]] for q in query_ids}
 
     def _each_query(self, dataset, query_ids: list[str]):
         """(qid, expanded-query BM25 score of every passage, in the index's order), one query at a time
-        (a corpus-long array each: kept only while its query is read)."""
+        (a corpus-long array each: kept only while its query is read; a term's scores are not kept
+        across queries, which on a large corpus would hold a corpus-long array per distinct term)."""
         model = self.bm25._get_index(dataset)[2]
-        per_term: dict[str, np.ndarray] = {}
         for q, weights in self._weights(dataset, query_ids).items():
             scores = np.zeros(model.scores["num_docs"], dtype=np.float32)
             for t, w in weights.items():
-                if t not in per_term:
-                    per_term[t] = np.asarray(model.get_scores([t]), dtype=np.float32)
-                scores += np.float32(w) * per_term[t]
+                scores += np.float32(w) * np.asarray(model.get_scores([t]), dtype=np.float32)
             yield q, scores
 
     def retrieve(self, dataset, query_ids, k: int) -> Run:
         query_ids = _check_queries(dataset, query_ids)
         k = _check_k(k)
         ids = self.bm25._get_index(dataset)[1]
-        run: Run = {}
-        for q, scores in self._each_query(dataset, query_ids):
-            kk = min(k, len(scores))
-            top = np.argpartition(-scores, kk - 1)[:kk]
-            top = top[np.lexsort((top, -scores[top]))]
-            run[q] = {ids[j]: float(scores[j]) for j in top if scores[j] > 0}  # as BM25: no shared term, not retrieved
-        return run
+        return {q: top_scored(scores, ids, k) for q, scores in self._each_query(dataset, query_ids)}
 
     def score_pairs(self, dataset, pairs: list[tuple[str, str]]) -> np.ndarray:
         if not pairs:
