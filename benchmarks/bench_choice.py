@@ -23,7 +23,8 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from rerankft.data.dataset import training_split
+from rerankft.core.runtime import fold_dir
+from rerankft.data.dataset import dev_folds, fold_splits, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import (
     best_on,
@@ -87,9 +88,9 @@ def _held_out_value(per_query: dict, tables: dict, name: str, q: str, rest: list
 def run_rows(run: Path, thresholds: list[float], priors: list[str] | None = None) -> dict:
     cfg = OmegaConf.load(run / "config.yaml")
     dataset = load_from_config(cfg.data)
-    _, dev = training_split(dataset, cfg)
+    dev, models = dev_models(run, cfg, dataset)
     fusion = bool(cfg.rerank.fusion)
-    scored = score_dev_systems(cfg, dataset, dev, run_model_dir(run, "run"), fusion)
+    scored = score_dev_systems(cfg, dataset, dev, models, fusion)
     seed = int(cfg.train.seed)
     out: dict = {"mean": {}, "chosen": {}}
     for prior in priors or [str(OmegaConf.select(cfg, "dev.prior", default=None) or DEFAULT_PRIOR)]:
@@ -101,6 +102,17 @@ def run_rows(run: Path, thresholds: list[float], priors: list[str] | None = None
         out["chosen"].update({k + tag: v for k, v in one["chosen"].items()})
     out["dev"] = {n: sum(v.values()) / len(v) for n, v in scored.per_query.items()}
     return {"run": str(run), "data": str(cfg.data.get("path") or cfg.data.name), "prior": ", ".join(priors or []) or "the run's", **out}
+
+
+def dev_models(run: Path, cfg, dataset) -> tuple[dict, object]:
+    """(the run's dev qrels, what scores them): its model on its dev carve, or for a cross-fitted run
+    (``dev.folds``) every training query with the fold model that did not train on it."""
+    folds = dev_folds(cfg)
+    if not folds:
+        return training_split(dataset, cfg)[1], run_model_dir(run, "run")
+    splits = fold_splits(dataset, cfg, folds)
+    dev = {q: v for _, d in splits for q, v in d.items()}
+    return dev, {q: str(fold_dir(run, i) / "model") for i, (_, d) in enumerate(splits) for q in d}
 
 
 def table(rows: list[dict]) -> str:

@@ -10,7 +10,7 @@ from rerankft.core.errors import ConfigError, ModelError
 from rerankft.core.metrics import parse_measures
 from rerankft.core.settings import select, stage_loss
 from rerankft.core.systems import FUSED, first_stage_of, reranker_of
-from rerankft.data.dataset import dev_seed, train_queries
+from rerankft.data.dataset import dev_folds, dev_seed, train_queries
 from rerankft.mining.pseudo import SOURCES
 from rerankft.mining.rows import FORMATS
 from rerankft.mining.teacher import FORMAT as TEACHER_FORMAT
@@ -104,8 +104,20 @@ def validate_config(cfg: DictConfig) -> None:
     if select(cfg, "data.dev_seed") is not None:
         dev_seed(cfg)  # an integer, or refused naming the key
     train_queries(cfg)  # null or a positive integer
+    _check_folds(cfg)
     if isinstance(select(cfg, "model"), DictConfig):
         passage_cls_setting(cfg.model)  # true or false, and only with a gated body
+
+
+def _check_folds(cfg: DictConfig) -> None:
+    """dev.folds: null or k >= 2, and not with what a cross-fitted run cannot do honestly."""
+    if dev_folds(cfg) is None:
+        return
+    if select(cfg, "bi_encoder.kind") not in (None, "none"):
+        raise ConfigError("dev.folds with bi_encoder=mnrl is not supported: the fine-tuned bi-encoder would train on "
+                          "every fold's dev queries; use one of them")
+    if select(cfg, "train.resume"):
+        raise ConfigError("dev.folds with train.resume is not supported: a cross-fitted run trains several models; start it again")
 
 
 def _check_train_windows(cfg: DictConfig) -> None:

@@ -18,13 +18,14 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from rerankft.config import check_model_names, validate_config
+from rerankft.core.distributed import barrier
 from rerankft.core.errors import ConfigError, DataError
 from rerankft.core.io import write_json, write_text
 from rerankft.core.runinfo import StageClock, write_run_info
 from rerankft.core.runs import read_trec_run, write_trec_run
-from rerankft.core.runtime import is_main_process, run_dir
+from rerankft.core.runtime import fold_dir, is_main_process, run_dir
 from rerankft.data.candidates import read_candidates_jsonl, reranked_jsonl
-from rerankft.data.dataset import training_split
+from rerankft.data.dataset import dev_folds, fold_splits, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.benchmark import first_reranked_system, run_benchmark
 from rerankft.evaluation.fusion_fit import fit_fusion
@@ -76,15 +77,21 @@ def train(cfg: DictConfig) -> float:
     log.info("queries: %d train, %d dev, %d test", len(train_qrels), len(dev_qrels), len(dataset.split(cfg.data.splits.test)))
     clock.lap("data")
 
-    # 3. Training rows for the labelled queries and (adapt=pseudo_queries) for pseudo-queries from the corpus.
-    mined, adapt_mined = _training_rows(cfg, dataset, train_qrels, retriever, out if main else None)
-    dev_run = retriever.retrieve(dataset, list(dev_qrels), k=cfg.dev.top_k)
-    clock.lap("mining")
+    if dev_folds(cfg):  # 3-4 with dev.folds=k: k models, each judged on the queries it never saw, averaged into one
+        result, dev_qrels, dev_models = _cross_fit(cfg, dataset, retriever, out, main, fit_cross_encoder)
+        mined = None  # (bi_encoder=mnrl is refused with dev.folds: it would train on every fold's dev queries)
+        clock.lap("training")
+    else:
+        # 3. Training rows for the labelled queries and (adapt=pseudo_queries) for pseudo-queries from the corpus.
+        mined, adapt_mined = _training_rows(cfg, dataset, train_qrels, retriever, out if main else None)
+        dev_run = retriever.retrieve(dataset, list(dev_qrels), k=cfg.dev.top_k)
+        clock.lap("mining")
 
-    # 4. Fine-tune (after the adaptation steps, if any); the checkpoint with the best dev metric is kept.
-    # train.resume=<run dir> continues from its last checkpoint (scripts/train.py then runs in that directory).
-    result = fit_cross_encoder(cfg, dataset, mined, dev_qrels, dev_run, out, adapt_mined=adapt_mined)
-    clock.lap("training")  # adaptation, training steps, dev evaluations, checkpoints
+        # 4. Fine-tune (after the adaptation steps, if any); the checkpoint with the best dev metric is kept.
+        # train.resume=<run dir> continues from its last checkpoint (scripts/train.py then runs in that directory).
+        result = fit_cross_encoder(cfg, dataset, mined, dev_qrels, dev_run, out, adapt_mined=adapt_mined)
+        dev_models = result.model_dir
+        clock.lap("training")  # adaptation, training steps, dev evaluations, checkpoints
     # 4b. bi_encoder=mnrl: the bi-encoder fine-tuned on the same rows, the fusion's dense signal.
     signal_models, bi_summary = _bi_encoder_signal(cfg, mined, out, clock)
 
@@ -92,7 +99,7 @@ def train(cfg: DictConfig) -> float:
     # candidates to rerank, and the final system. Then the benchmark of base vs tuned on the test
     # split (same candidates for every reranker), which reports that final system's test figures.
     # Under `accelerate launch` every rank scores its share of the queries; rank 0 writes.
-    selection = fit_fusion(cfg, dataset, dev_qrels, result.model_dir, fusion=cfg.rerank.fusion, signal_models=signal_models)
+    selection = fit_fusion(cfg, dataset, dev_qrels, dev_models, fusion=cfg.rerank.fusion, signal_models=signal_models)
     if selection is not None and main:
         write_json(out / "fusion.json", selection)
     selection = with_signal_paths(selection, out) if selection else selection  # fusion.json keeps them relative
@@ -141,6 +148,43 @@ def _training_rows(cfg: DictConfig, dataset, train_qrels, retriever, out: Path |
     if out is not None:
         write_json(out / "mining_pseudo.json", adapt_mined.report)
     return mined, adapt_mined
+
+
+def _cross_fit(cfg: DictConfig, dataset, retriever, out: Path, main: bool, fit):
+    """``dev.folds=k``: k rerankers, fold i trained on the other folds' queries and selected on its own
+    (``fit`` is :func:`fit_cross_encoder`, passed in because the trainer is imported lazily); their
+    weights averaged into ``<run>/model``, the model the test split is scored with.
+
+    Why: with one dev carve, 9-27 queries choose the fusion weights and the final system; here every
+    judged training query is a dev query, scored by the fold model that did not train on it.
+    Returns (the averaged model's TrainResult, every training query as dev, {dev query: its fold's model})."""
+    from rerankft.training.soup import average_models  # torch: loaded with the trainer
+    from rerankft.training.trainer import TrainResult
+
+    splits = fold_splits(dataset, cfg, dev_folds(cfg))
+    results, dev_qrels, dev_models = [], {}, {}
+    for i, (train_i, dev_i) in enumerate(splits):
+        fold_out = fold_dir(out, i)
+        fold_out.mkdir(parents=True, exist_ok=True)
+        log.info("fold %d of %d: %d training queries, %d dev queries", i + 1, len(splits), len(train_i), len(dev_i))
+        mined, adapt_mined = _training_rows(cfg, dataset, train_i, retriever, fold_out if main else None)
+        dev_run = retriever.retrieve(dataset, list(dev_i), k=cfg.dev.top_k)
+        result = fit(cfg, dataset, mined, dev_i, dev_run, fold_out, adapt_mined=adapt_mined, shared_adaptation=fold_dir(out, 0).parent / "adapted.pt")
+        results.append(result)
+        dev_qrels.update(dev_i)
+        dev_models.update({q: str(result.model_dir) for q in dev_i})
+    if main:
+        average_models([r.model_dir for r in results], out / "model")
+    barrier()  # under `accelerate launch` the other ranks score <run>/model once rank 0 wrote it
+    bests = [r.best_dev for r in results]
+    summary = {"folds": [r.dev_summary for r in results], "best_dev": sum(bests) / len(bests),
+               "model": "the uniform average of the fold models' weights"}
+    trained = {"folds": [r.train_summary for r in results], "seconds": round(sum(r.train_summary.get("seconds", 0) for r in results), 1)}
+    if main:  # what a single run's train_done.json says (the model card and sweeps read it), for the averaged model
+        write_json(out / "train_done.json", {"model_dir": str(out / "model"), "dev": summary, "train": trained})
+    soup = TrainResult(model_dir=out / "model", best_dev=summary["best_dev"], dev_summary=summary, is_main_process=main,
+                       train_summary=trained, base_model=results[0].base_model)
+    return soup, dev_qrels, dev_models
 
 
 def _bi_encoder_signal(cfg: DictConfig, mined, out: Path, clock: StageClock) -> tuple[dict, dict | None]:

@@ -28,6 +28,11 @@ def run_dir(lock: bool = True) -> Path:
     return out
 
 
+def fold_dir(run: str | os.PathLike, i: int) -> Path:
+    """Where a cross-fitted run (``dev.folds``) keeps fold ``i``'s training: its model is ``<fold_dir>/model``."""
+    return Path(run) / "folds" / f"fold{i}"
+
+
 LOCK_NAME = ".rerankft.lock"
 
 

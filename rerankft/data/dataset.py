@@ -160,6 +160,33 @@ def training_split(dataset: RetrievalDataset, cfg) -> tuple[Qrels, Qrels]:
     return cap_queries(train, train_queries(cfg), seed), dev
 
 
+def dev_folds(cfg) -> int | None:
+    """``dev.folds``: null (one dev carve, ``data.dev_fraction``) or k >= 2 (cross-fitting over every training query)."""
+    value = select(cfg, "dev.folds", None)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 2):
+        raise ConfigError(f"dev.folds={value!r} is invalid: expected null (one dev split) or an integer of at least 2")
+    return value
+
+
+def fold_splits(dataset: RetrievalDataset, cfg, folds: int) -> list[tuple[Qrels, Qrels]]:
+    """``dev.folds=k``: every judged training query is dev in exactly one of k (train, dev) pairs.
+
+    Fold i's dev queries are every k-th query of the same seeded hash order the dev carve uses, so
+    the folds are as even as k allows; each fold's training queries are the rest, capped at
+    ``data.train_queries`` like a single split's."""
+    qrels = dataset.split(cfg.data.splits.train)
+    if folds > len(qrels):
+        raise DataError(f"dev.folds={folds} is more than the {len(qrels)} judged training queries")
+    seed = dev_seed(cfg)
+    order = _hash_order(qrels, seed + 1)
+    out = []
+    for i in range(folds):
+        dev_ids = set(order[i::folds])
+        train = {q: v for q, v in qrels.items() if q not in dev_ids}
+        out.append((cap_queries(train, train_queries(cfg), seed), {q: v for q, v in qrels.items() if q in dev_ids}))
+    return out
+
+
 def train_queries(cfg) -> int | None:
     """``data.train_queries``: null, or a positive integer (refused naming the key otherwise)."""
     value = select(cfg, "data.train_queries", None)

@@ -2,16 +2,15 @@
 
 Read top to bottom, ``run_benchmark`` does:
 
-1. retrieve each first stage ONCE for the test queries (deep enough for every measure cutoff);
-2. cut each first stage to its top-k: these candidate lists are what EVERY reranker gets;
-3. rerank them with each reranker (one model load per reranker), timing it;
-4. build the oracle of each first stage (its top-k sorted by the qrels);
-5. score every system per query, add bootstrap CIs, paired tests (Holm-corrected) and headroom;
-6. write metrics.json, per_query.tsv, runs/*.trec, report.md and report.png atomically.
+1. retrieve each first stage ONCE for the test queries (deep enough for every measure cutoff), and
+   cut it to its top-k: these candidate lists are what EVERY reranker gets;
+2. rerank them with each reranker (one model load per reranker), timing it;
+3. build the oracle of each first stage (its top-k sorted by the qrels);
+4. score every system per query, add bootstrap CIs, paired tests (Holm-corrected) and headroom;
+5. write metrics.json, per_query.tsv, runs/*.trec, report.md and report.png atomically.
 
-A reranker's final ranking is its order of the top-k followed by the first stage's tail
-(below rank k) in first-stage order: positives the first stage missed are never injected,
-so Recall@k for k >= top_k is the first stage's ceiling for every reranker.
+A reranker's final ranking is its order of the top-k followed by the first stage's tail (below rank k) in first-stage
+order: positives the first stage missed are never injected, so Recall@k for k >= top_k is every reranker's ceiling.
 """
 
 from __future__ import annotations
@@ -348,15 +347,16 @@ def _final(selection: Mapping, scores, systems: list[str], measures: list[str]) 
     if name not in systems:
         log.warning("the final system chosen on dev, %s, is not among the benchmarked systems %s", name, systems)
         return {"system": name, "chosen_on": "dev", "test": None}
-    dev = selection.get("dev_ndcg@10", {})
+    dev, agreement = selection.get("dev_ndcg@10", {}), None
     both = [n for n in dev if n in scores and "nDCG@10" in scores[n]]
-    agreement = None
     if len(both) >= 3:  # how far the dev ranking of systems predicts the test ranking (Kendall's tau-b)
         from scipy.stats import kendalltau
 
         tau = kendalltau([dev[n] for n in both], [scores[n]["nDCG@10"] for n in both]).statistic
         agreement = {"systems": len(both), "kendall_tau": None if tau != tau else round(float(tau), 4)}
-    return {"system": name, "chosen_on": f"dev ({selection.get('dev_queries')} queries carved from the training split)",
+    n, folds = selection.get("dev_queries"), selection.get("dev_folds")  # dev.folds: all training queries, cross-fitted
+    where = f"{n} training queries, each scored by the fold model (of {folds}) that did not train on it" if folds else f"{n} queries carved from the training split"
+    return {"system": name, "chosen_on": f"dev ({where})",
             "dev_ndcg@10": dev.get(name), "dev_vs_test_ndcg@10": {n: [dev[n], float(scores[n]["nDCG@10"])] for n in both},
             "dev_test_agreement": agreement, "dev_stability": (selection.get("final_stability") or {}).get("share"),
             "rule": selection.get("final_rule"),

@@ -238,7 +238,6 @@ def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True,
     retrievers = {n: own[n] if n in own else build_first_stage(n, cfg, cache_dir, signal_models)
                   for n in dict.fromkeys([*names, *(s for s in SIGNALS if s not in signal_models)])}
     signals = {n: own[f"{n}{TUNED_SUFFIX}"] if n in signal_models else retrievers[n] for n in SIGNALS}
-    reranker = make_reranker_factory(cfg)(str(model_dir))  # the benchmark's own settings
     out = DevSystems({}, {}, {}, {})
     runs = {fs: retrievers[fs].retrieve(dataset, qids, k=top_k) for fs in names}
     out.per_query.update({fs: _per_query(dev_qrels, run) for fs, run in runs.items()})  # first stages alone first (tie order)
@@ -247,7 +246,11 @@ def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True,
     # first stage's reranking is read from those scores, with or without a score cache.
     union = {q: {d: 0.0 for run in runs.values() for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
     width = max((len(v) for v in union.values()), default=1)
-    scored = rerank_shared(reranker, dataset, union, max(1, width), qids, desc="dev candidates")
+    scored = {}
+    for model, its_qids in models_by_query(model_dir, qids).items():  # one model, or (dev.folds) each query's fold model
+        reranker = make_reranker_factory(cfg)(model)  # the benchmark's own settings
+        scored.update(rerank_shared(reranker, dataset, union, max(1, width), its_qids, desc="dev candidates"))
+        reranker.close()
     for fs in rerankable(runs):
         run = runs[fs]
         reranked = {q: {d: scored[q][d] for d in ranked_ids(run.get(q, {}))[:top_k]} for q in qids}
@@ -266,7 +269,20 @@ def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True,
             out.per_query[fused] = held_out(table, seed=dev_seed(cfg), fit=fit) or {q: table[q][i] for q in qids}
         log.info("dev %s: %s %.4f, tuned %.4f, fused %s cross-validated (%s fitted) with %s", fs, fs, _avg(out.per_query[fs]),
                  _avg(out.per_query[system(fs, TUNED)]), _avg(out.per_query.get(fused)), out.fitted.get(fused), out.weights.get(fs))
-    reranker.close()
+    return out
+
+
+def models_by_query(model_dir, qids: list[str]) -> dict[str, list[str]]:
+    """Which model scores which dev queries: ``model_dir`` is one folder for all of them, or (cross-fitting,
+    ``dev.folds``) a mapping of each query id to the fold model that never trained on it."""
+    if not isinstance(model_dir, Mapping):
+        return {str(model_dir): list(qids)}
+    missing = [q for q in qids if q not in model_dir]
+    if missing:
+        raise ValueError(f"no fold model for dev queries {missing[:5]}")
+    out: dict[str, list[str]] = {}
+    for q in qids:
+        out.setdefault(str(model_dir[q]), []).append(q)
     return out
 
 
@@ -302,6 +318,9 @@ def choose_with_prior(per_query: Mapping[str, Mapping[str, float]], prior: str |
 def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True, signal_models: Mapping[str, str] | None = None) -> dict | None:
     """Rerank every first stage's dev candidates with ``model_dir``; fit fusion weights; choose the final system.
 
+    ``model_dir``: the tuned model's folder, or with cross-fitting (``dev.folds``) {dev query id: the
+    folder of the fold model that did not train on it}, so every training query is a dev query.
+
     Returns what ``fusion.json`` holds (weights per first stage, dev nDCG@10 of every system, the
     chosen candidates and final system), or None without dev queries. ``fusion=False``
     (``rerank.fusion=false``) fits no weights: the choices are among first stages and tuned alone.
@@ -311,6 +330,8 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True, signal_m
         return None
     qids = sorted(dev_qrels)
     signal_models = dict(signal_models or {}) if fusion else {}
+    # The run's folder: the model's parent (with dev.folds, the fold models' mapping has no one model).
+    run_folder = Path(next(iter(model_dir.values())) if isinstance(model_dir, Mapping) else model_dir).parent
     scored = score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion, signal_models)
     dev = {n: _avg(v) for n, v in scored.per_query.items()}
     prior = prior_for_run(select(cfg, "dev.prior", None), fusion)
@@ -324,10 +345,11 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True, signal_m
     return {
         "method": "(1 - sum w) * z(tuned) + sum w_s * z(signal s), z-scores per query over the top-k candidates",
         "signals": list(SIGNALS) if fusion else [],
-        "signal_models": {n: _relative_to(p, Path(model_dir).parent) for n, p in signal_models.items()},
+        "signal_models": {n: _relative_to(p, run_folder) for n, p in signal_models.items()},
         "weights": scored.weights,
         "fit_rule": fit_rule(cfg) if fusion else None,
         "dev_queries": len(qids),
+        "dev_folds": len(set(map(str, model_dir.values()))) if isinstance(model_dir, Mapping) else None,  # dev.folds: cross-fitted
         "top_k": int(cfg.rerank.top_k),
         "dev_ndcg@10": {n: round(v, 6) for n, v in dev.items()},
         "dev_ndcg@10_fitted": {n: round(v, 6) for n, v in scored.fitted.items()},

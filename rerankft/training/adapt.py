@@ -142,3 +142,24 @@ def load_adapted_state(out_dir: Path) -> dict | None:
 
     path = Path(out_dir) / ADAPTED_STATE
     return torch.load(path, weights_only=True) if path.is_file() else None
+
+
+def adapt_once(shared: Path | None, model, run, is_main: bool = True) -> dict:
+    """The label-free stage, ``run()``, or where ``shared`` already holds its result, that result loaded.
+
+    Cross-fitting (``dev.folds``) trains several models of one run from the same start on the same
+    pseudo-query rows with the same seed: the stage reads no label, so its outcome is the same for
+    every fold, and the first fold's weights serve the others instead of k runs of it."""
+    import torch
+
+    if shared is not None and Path(shared).is_file():
+        saved = torch.load(shared, weights_only=True)
+        model.load_state_dict(saved["state"])
+        log.info("adaptation: the label-free stage's weights reused from %s", shared)
+        return {**saved["summary"], "reused_from": str(shared)}
+    summary = run()
+    if shared is not None and is_main:
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        with atomic_path(Path(shared)) as tmp:
+            torch.save({"summary": summary, "state": state}, tmp)
+    return summary

@@ -48,6 +48,7 @@ from rerankft.training.adapt import (
     ADAPTED_STATE,
     adapt_comparing_losses,
     adapt_on_pseudo_queries,
+    adapt_once,
     load_adapted_state,
     save_adapted_state,
 )
@@ -194,12 +195,11 @@ def training_rows(cfg: DictConfig, mined, max_length: int | None, model=None):
     return fmt, rows, windows
 
 
-def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_dir, adapt_mined=None) -> TrainResult:
+def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_dir, adapt_mined=None, shared_adaptation=None) -> TrainResult:
     """Train on ``mined``, select on dev nDCG@10, save the best model to ``<out_dir>/model``.
-
     ``adapt_mined``: pseudo-query rows (:mod:`rerankft.mining.pseudo`) trained on first, for
     ``adapt.max_steps`` steps (:mod:`rerankft.training.adapt`); skipped when resuming (the
-    checkpoint already holds the adapted weights).
+    checkpoint already holds the adapted weights). ``shared_adaptation``: that stage's file for cross-fitting's folds (:func:`adapt_once`).
     """
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
     from transformers import set_seed
@@ -243,7 +243,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     base_dev = _base_dev(trainer, out_dir / "dev_base.json", is_main) if has_dev else None
     adapted = None
     if adapt_mined is not None and resume_from is None:
-        adapted = _adapt(cfg, trainer, adapt_mined, out_dir, args, base_dev, is_main)
+        adapted = _adapt(cfg, trainer, adapt_mined, out_dir, args, base_dev, is_main, shared_adaptation)
 
     t0 = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
@@ -274,7 +274,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
                        dev_summary=dev_summary, is_main_process=is_main, train_summary=train_summary, base_model=base_model)
 
 
-def _adapt(cfg: DictConfig, trainer, adapt_mined, out_dir: Path, args, base_dev: float | None, is_main: bool) -> dict:
+def _adapt(cfg: DictConfig, trainer, adapt_mined, out_dir: Path, args, base_dev: float | None, is_main: bool, shared=None) -> dict:
     """The label-free stage on ``trainer.model``, then its dev score (kept as a candidate with adapt.select).
     With ``adapt.compare`` and dev queries, the stage's loss is chosen on them (:func:`adapt_comparing_losses`)."""
     if base_dev is not None and cfg.adapt.get("compare") and cfg.adapt.get("loss") is not None:
@@ -282,7 +282,7 @@ def _adapt(cfg: DictConfig, trainer, adapt_mined, out_dir: Path, args, base_dev:
                                                       lambda: trainer.evaluate()[BEST_METRIC])
     else:  # one loss: adapt.loss (or the run's); adapt.compare without dev queries has nothing to judge on: the run's
         own = cfg.loss if cfg.adapt.get("compare") else None
-        adapted = adapt_on_pseudo_queries(cfg, trainer.model, adapt_mined, out_dir, args, cfg_loss=own)
+        adapted = adapt_once(shared, trainer.model, lambda: adapt_on_pseudo_queries(cfg, trainer.model, adapt_mined, out_dir, args, own), is_main)
         if base_dev is None:  # no dev queries: nothing to score or to select
             return adapted
         adapted_dev = float(trainer.evaluate()[BEST_METRIC])
