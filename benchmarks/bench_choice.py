@@ -112,7 +112,8 @@ def dev_models(run: Path, cfg, dataset) -> tuple[dict, object]:
         return training_split(dataset, cfg)[1], run_model_dir(run, "run")
     splits = fold_splits(dataset, cfg, folds)
     dev = {q: v for _, d in splits for q, v in d.items()}
-    return dev, {q: str(fold_dir(run, i) / "model") for i, (_, d) in enumerate(splits) for q in d}
+    models = [run_model_dir(fold_dir(run, i), f"{run} fold {i}") for i in range(folds)]  # checked: no model, a clear error
+    return dev, {q: str(models[i]) for i, (_, d) in enumerate(splits) for q in d}
 
 
 def table(rows: list[dict]) -> str:

@@ -136,18 +136,27 @@ def _training_rows(cfg: DictConfig, dataset, train_qrels, retriever, out: Path |
     from the corpus; with loss=teacher_listnet both are also graded into lists by BM25 and dense.
     ``out``: where mining.json / mining_pseudo.json go (None on ranks other than 0)."""
     teachers = teacher_signals(cfg)  # {} unless the loss trains on teacher-graded lists
+    return _labelled_rows(cfg, dataset, train_qrels, retriever, teachers, out), _pseudo_rows(cfg, dataset, retriever, teachers, out)
+
+
+def _labelled_rows(cfg: DictConfig, dataset, train_qrels, retriever, teachers: dict, out: Path | None):
     mined = mine_hard_negatives(dataset, train_qrels, retriever, cfg.miner)
     grade_lists(mined, train_qrels, teachers, cfg, pseudo=False)
     if out is not None:
         write_json(out / "mining.json", mined.report)
+    return mined
+
+
+def _pseudo_rows(cfg: DictConfig, dataset, retriever, teachers: dict, out: Path | None):
+    """The label-free stage's rows (None with adapt=none): they read no label, so a cross-fitted run mines them once."""
     if cfg.adapt.kind == "none":
-        return mined, None
+        return None
     pseudo = pseudo_query_dataset(dataset, cfg.adapt, seed=cfg.train.seed)
     adapt_mined = mine_hard_negatives(pseudo, pseudo.split(PSEUDO_SPLIT), retriever, pseudo_miner(cfg.adapt, cfg.miner))
     grade_lists(adapt_mined, pseudo.split(PSEUDO_SPLIT), teachers, cfg, pseudo=True)
     if out is not None:
         write_json(out / "mining_pseudo.json", adapt_mined.report)
-    return mined, adapt_mined
+    return adapt_mined
 
 
 def _cross_fit(cfg: DictConfig, dataset, retriever, out: Path, main: bool, fit):
@@ -162,12 +171,14 @@ def _cross_fit(cfg: DictConfig, dataset, retriever, out: Path, main: bool, fit):
     from rerankft.training.trainer import TrainResult
 
     splits = fold_splits(dataset, cfg, dev_folds(cfg))
+    teachers = teacher_signals(cfg)  # built once for every fold
+    adapt_mined = _pseudo_rows(cfg, dataset, retriever, teachers, out if main else None)  # one set of pseudo-query rows for every fold
     results, dev_qrels, dev_models = [], {}, {}
     for i, (train_i, dev_i) in enumerate(splits):
         fold_out = fold_dir(out, i)
         fold_out.mkdir(parents=True, exist_ok=True)
         log.info("fold %d of %d: %d training queries, %d dev queries", i + 1, len(splits), len(train_i), len(dev_i))
-        mined, adapt_mined = _training_rows(cfg, dataset, train_i, retriever, fold_out if main else None)
+        mined = _labelled_rows(cfg, dataset, train_i, retriever, teachers, fold_out if main else None)
         dev_run = retriever.retrieve(dataset, list(dev_i), k=cfg.dev.top_k)
         result = fit(cfg, dataset, mined, dev_i, dev_run, fold_out, adapt_mined=adapt_mined, shared_adaptation=fold_dir(out, 0).parent / "adapted.pt")
         results.append(result)

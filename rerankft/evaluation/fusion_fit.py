@@ -329,9 +329,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True, signal_m
         log.warning("no dev queries: no fusion weights fitted and no final system chosen")
         return None
     qids = sorted(dev_qrels)
-    signal_models = dict(signal_models or {}) if fusion else {}
-    # The run's folder: the model's parent (with dev.folds, the fold models' mapping has no one model).
-    run_folder = Path(next(iter(model_dir.values())) if isinstance(model_dir, Mapping) else model_dir).parent
+    signal_models = dict(signal_models or {}) if fusion else {}  # none with dev.folds (config refuses bi_encoder=mnrl)
     scored = score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion, signal_models)
     dev = {n: _avg(v) for n, v in scored.per_query.items()}
     prior = prior_for_run(select(cfg, "dev.prior", None), fusion)
@@ -345,7 +343,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True, signal_m
     return {
         "method": "(1 - sum w) * z(tuned) + sum w_s * z(signal s), z-scores per query over the top-k candidates",
         "signals": list(SIGNALS) if fusion else [],
-        "signal_models": {n: _relative_to(p, run_folder) for n, p in signal_models.items()},
+        "signal_models": {n: _relative_to(p, Path(model_dir).parent) for n, p in signal_models.items()},
         "weights": scored.weights,
         "fit_rule": fit_rule(cfg) if fusion else None,
         "dev_queries": len(qids),
