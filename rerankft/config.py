@@ -16,7 +16,7 @@ from rerankft.mining.rows import FORMATS
 from rerankft.mining.teacher import FORMAT as TEACHER_FORMAT
 from rerankft.mining.teacher import check_teacher_settings
 from rerankft.modeling.build import passage_cls_setting
-from rerankft.modeling.freeze import freeze_setting
+from rerankft.modeling.freeze import decay_setting, freeze_setting
 from rerankft.modeling.names import resolve_model_name
 from rerankft.retrieval.factory import FIRST_STAGES, TUNABLE, TUNED_SUFFIX
 from rerankft.scoring.fusion import FIT_RULES, fit_rule
@@ -98,6 +98,7 @@ def validate_config(cfg: DictConfig) -> None:
         check_windowing(select(cfg, "rerank.long_docs", "truncate"), select(cfg, "rerank.window"), select(cfg, "rerank.stride"))
     _check_train_windows(cfg)
     freeze_setting(select(cfg, "train.freeze_layers"))  # an integer >= 0; the model's depth is checked when it is built
+    decay_setting(select(cfg, "train.layer_lr_decay"))
     _check_loss(cfg)
     _check_eval(cfg)
     _check_prior(cfg)

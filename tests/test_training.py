@@ -405,6 +405,45 @@ def test_bad_freeze_layers_is_a_config_error_naming_the_key(value):
         freeze_lower_layers(model, cfg.train.freeze_layers)  # deeper than MiniLM's 6: refused once the model is known
 
 
+def test_layer_lr_decay_gives_each_layer_its_rate_in_the_trainers_optimizer(data, tmp_path):
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
+
+    from rerankft.modeling.build import build_cross_encoder
+    from rerankft.modeling.freeze import layer_learning_rates
+    from rerankft.training.losses import build_loss
+    from rerankft.training.trainer import head_parameter_pattern, training_arguments, training_rows
+
+    cfg = compose_cfg("train.learning_rate=1e-4", "train.head_learning_rate=1e-3", "train.layer_lr_decay=0.5")
+    model = build_cross_encoder(cfg.model, 48)
+    _, rows, _ = training_rows(cfg, make_mined(data[0], ["q0", "q1"], n_neg=2), 48)
+    loss, _ = build_loss(cfg.loss, model, rows, 4)
+    rates = layer_learning_rates(model, 1e-4, cfg.train.layer_lr_decay)
+    args = training_arguments(cfg, tmp_path, len(rows), False, head_parameter_pattern(model), rates)
+    optimizer = CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss).create_optimizer()
+    lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    named = dict(model.named_parameters())
+
+    def lr(suffix: str) -> float:
+        return lr_of[id(next(p for n, p in named.items() if n.endswith(suffix)))]
+
+    assert lr("encoder.layer.5.attention.self.query.weight") == pytest.approx(1e-4)  # the top layer: the full rate
+    assert lr("encoder.layer.4.output.dense.bias") == pytest.approx(0.5e-4)
+    assert lr("encoder.layer.0.attention.self.query.weight") == pytest.approx(1e-4 * 0.5**5)
+    assert lr("embeddings.word_embeddings.weight") == pytest.approx(1e-4 * 0.5**6)
+    assert lr("1.scale") == lr("segment_gate") == pytest.approx(1e-3)  # the head keeps its own rate
+    assert len(lr_of) == sum(p.requires_grad for p in model.parameters())  # every parameter in exactly one group
+    assert layer_learning_rates(model, 1e-4, None) == layer_learning_rates(model, 1e-4, 1.0) == {}
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-0.5", "true", "'x'"])
+def test_bad_layer_lr_decay_is_a_config_error_naming_the_key(value):
+    from rerankft.config import validate_config
+    from rerankft.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="train.layer_lr_decay"):
+        validate_config(compose_cfg(f"train.layer_lr_decay={value}"))
+
+
 def test_adapt_loss_trains_the_label_free_stage_on_its_own_loss_and_the_labelled_stage_on_the_runs(data, tmp_path):
     from rerankft.training.trainer import fit_cross_encoder
 

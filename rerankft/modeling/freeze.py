@@ -1,4 +1,5 @@
-"""Keep the lowest layers of the encoder as the checkpoint has them (``train.freeze_layers``).
+"""Keep the lowest layers of the encoder as the checkpoint has them (``train.freeze_layers``), or
+move them less than the upper ones (``train.layer_lr_decay``).
 
 Why: with a hundred labelled queries, every weight of the encoder moving is more freedom than the
 labels can pin down. Few-sample fine-tuning keeps the general-purpose lower layers and adapts the
@@ -6,6 +7,12 @@ upper ones (Howard and Ruder 2018; Lee et al. 2019, "What would Elsa do? Freezin
 transformer fine-tuning"); it also skips their backward pass. Neither sentence-transformers nor
 transformers has a setting for it, so it is ``requires_grad`` on parameters picked by name (the
 trainer's optimizer leaves out parameters that do not require a gradient).
+
+Layer-wise learning-rate decay is the soft form of the same idea (Howard and Ruder 2018; Clark et
+al. 2020, ELECTRA; Sun et al. 2019, "How to fine-tune BERT for text classification?"): the top
+layer learns at ``train.learning_rate``, each layer below at ``decay`` times the one above it, the
+embeddings last. sentence-transformers' ``learning_rate_mapping`` (regex -> learning rate) carries
+it, so the mapping is all that is built here.
 """
 
 from __future__ import annotations
@@ -27,6 +34,36 @@ def freeze_setting(value) -> int:
     return value
 
 
+def _depth(named) -> int:
+    return 1 + max((int(m.group(2)) for n, _ in named if (m := _LAYER.search(n))), default=-1)
+
+
+def decay_setting(value) -> float | None:
+    """``train.layer_lr_decay`` as a float in (0, 1], or None (off), or refused naming the key."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) <= 1.0:
+        raise ConfigError(f"train.layer_lr_decay={value!r} is invalid: expected a number in (0, 1] or null")
+    return float(value)
+
+
+def layer_learning_rates(model, learning_rate: float, decay) -> dict[str, float]:
+    """{parameter-name regex: learning rate} for ``learning_rate_mapping``: encoder layer ``i`` of
+    ``depth`` learns at ``learning_rate * decay ** (depth - 1 - i)``, the embeddings at
+    ``learning_rate * decay ** depth``. Empty when ``decay`` is None or 1 (one rate for all).
+    The patterns match the optimizer's names (``model.0.model.encoder.layer.3...``) as well as the model's."""
+    decay = decay_setting(decay)
+    if decay is None or decay == 1.0:
+        return {}
+    depth = _depth(list(model.named_parameters()))
+    if not depth:
+        raise ConfigError("train.layer_lr_decay is set, but no encoder.layer.<n> weights were found in model.name (a BERT-style encoder is needed)")
+    rates = {_EMBEDDINGS.pattern: learning_rate * decay**depth}
+    for i in range(depth):
+        rates[rf"(^|\.)encoder\.layer\.{i}\."] = learning_rate * decay ** (depth - 1 - i)
+    return rates
+
+
 def freeze_lower_layers(model, layers) -> dict:
     """Freeze the token embeddings and encoder layers ``0 .. layers-1`` of ``model`` in place.
 
@@ -35,7 +72,7 @@ def freeze_lower_layers(model, layers) -> dict:
     """
     layers = freeze_setting(layers)
     named = list(model.named_parameters())
-    depth = 1 + max((int(m.group(2)) for n, _ in named if (m := _LAYER.search(n))), default=-1)
+    depth = _depth(named)
     if layers > depth:
         found = f"the encoder has {depth} layers" if depth else "no encoder.layer.<n> weights were found (a BERT-style encoder is needed)"
         raise ConfigError(f"train.freeze_layers={layers} is invalid for model.name: {found}")

@@ -38,7 +38,7 @@ from rerankft.core.io import append_jsonl, atomic_dir, write_json
 from rerankft.core.runtime import is_main_process
 from rerankft.mining.rows import sample_pairs
 from rerankft.modeling.build import build_cross_encoder, resolve_head
-from rerankft.modeling.freeze import freeze_lower_layers
+from rerankft.modeling.freeze import freeze_lower_layers, layer_learning_rates
 from rerankft.modeling.heads import make_portable
 from rerankft.modeling.names import resolve_model_name
 from rerankft.scoring.loading import resolve_precision as resolve_engine_precision
@@ -119,7 +119,7 @@ def steps_per_epoch(rows: int, cfg_train: DictConfig) -> int:
     return max(1, rows // per_step if world_size() > 1 else math.ceil(rows / per_step))
 
 
-def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool, head_pattern: str | None):
+def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool, head_pattern: str | None, layer_rates=None):
     from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
 
     t = cfg.train
@@ -133,9 +133,9 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
     # step to have a checkpoint. "Once per epoch" is expressed in steps so that a run
     # capped by max_steps still evaluates (transformers evaluates and saves at the last step).
     cadence = int(t.eval_steps) if t.get("eval_steps") else steps_per_epoch(rows, t)
-    lr_mapping = {}
+    lr_mapping = dict(layer_rates or {})  # train.layer_lr_decay (layer_learning_rates); the head's rate is set last, so it wins
     if t.get("head_learning_rate") is not None and head_pattern:
-        lr_mapping = {head_pattern: float(t.head_learning_rate)}
+        lr_mapping[head_pattern] = float(t.head_learning_rate)
     precision = resolve_precision(t.precision)
     return CrossEncoderTrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
@@ -228,22 +228,22 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     else:
         log.warning("no dev queries (data.dev_fraction=0?): no model selection, the last checkpoint is kept")
 
-    args = training_arguments(cfg, out_dir, len(rows), has_dev, head_parameter_pattern(model))
+    layer_rates = layer_learning_rates(model, float(t.learning_rate), t.get("layer_lr_decay"))
+    args = training_arguments(cfg, out_dir, len(rows), has_dev, head_parameter_pattern(model), layer_rates)
     ppe = pairs_per_example(fmt, rows)
     pairs_per_step = t.batch_size * t.gradient_accumulation_steps * world_size() * ppe
     log_path = out_dir / "train_log.jsonl"
     start = _start_record(cfg, fmt, rows, loss_args, ppe, head, resume_from)
     start["long_docs"] = {"mode": str(t.get("long_docs", "truncate")), **(windows or {})}
-    start["freeze"] = frozen
+    start["freeze"] = frozen | {"layer_lr_decay": t.get("layer_lr_decay")}
     if is_main:
         _log_start(start, model, fmt, rows, loss_args, int(t.max_length), log_path)
 
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss, evaluator=evaluator,
                                   callbacks=[JsonlLogCallback(log_path, pairs_per_step), InterruptCallback()])
     base_dev = _base_dev(trainer, out_dir / "dev_base.json", is_main) if has_dev else None
-    adapted = None
-    if adapt_mined is not None and resume_from is None:
-        adapted = _adapt(cfg, trainer, adapt_mined, out_dir, args, base_dev, is_main, shared_adaptation)
+    adapt = adapt_mined is not None and resume_from is None  # a resumed checkpoint already holds the adapted weights
+    adapted = _adapt(cfg, trainer, adapt_mined, out_dir, args, base_dev, is_main, shared_adaptation) if adapt else None
 
     t0 = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
