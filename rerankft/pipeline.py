@@ -23,7 +23,7 @@ from rerankft.core.errors import ConfigError, DataError
 from rerankft.core.io import write_json, write_text
 from rerankft.core.runinfo import StageClock, write_run_info
 from rerankft.core.runs import read_trec_run, write_trec_run
-from rerankft.core.runtime import fold_dir, is_main_process, run_dir
+from rerankft.core.runtime import fold_dir, folds_dir, is_main_process, run_dir
 from rerankft.data.candidates import read_candidates_jsonl, reranked_jsonl
 from rerankft.data.dataset import dev_folds, fold_splits, training_split
 from rerankft.data.loading import load_from_config
@@ -74,7 +74,9 @@ def train(cfg: DictConfig) -> float:
     main = is_main_process()  # under `accelerate launch` every rank runs this recipe; only rank 0 writes files
     if main:
         write_run_info(out, cfg, dataset, seed=cfg.train.seed)
-    log.info("queries: %d train, %d dev, %d test", len(train_qrels), len(dev_qrels), len(dataset.split(cfg.data.splits.test)))
+    carve = f"{len(train_qrels)} train, {len(dev_qrels)} dev" if not dev_folds(cfg) else \
+        f"{len(train_qrels) + len(dev_qrels)} training, each a dev query of one of {dev_folds(cfg)} folds"
+    log.info("queries: %s, %d test", carve, len(dataset.split(cfg.data.splits.test)))
     clock.lap("data")
 
     if dev_folds(cfg):  # 3-4 with dev.folds=k: k models, each judged on the queries it never saw, averaged into one
@@ -180,7 +182,7 @@ def _cross_fit(cfg: DictConfig, dataset, retriever, out: Path, main: bool, fit):
         log.info("fold %d of %d: %d training queries, %d dev queries", i + 1, len(splits), len(train_i), len(dev_i))
         mined = _labelled_rows(cfg, dataset, train_i, retriever, teachers, fold_out if main else None)
         dev_run = retriever.retrieve(dataset, list(dev_i), k=cfg.dev.top_k)
-        result = fit(cfg, dataset, mined, dev_i, dev_run, fold_out, adapt_mined=adapt_mined, shared_adaptation=fold_dir(out, 0).parent / "adapted.pt")
+        result = fit(cfg, dataset, mined, dev_i, dev_run, fold_out, adapt_mined=adapt_mined, shared_adaptation=folds_dir(out) / "adapted.pt")
         results.append(result)
         dev_qrels.update(dev_i)
         dev_models.update({q: str(result.model_dir) for q in dev_i})

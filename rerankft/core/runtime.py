@@ -28,9 +28,14 @@ def run_dir(lock: bool = True) -> Path:
     return out
 
 
+def folds_dir(run: str | os.PathLike) -> Path:
+    """Where a cross-fitted run (``dev.folds``) keeps what its folds share (the label-free stage's weights) and the folds."""
+    return Path(run) / "folds"
+
+
 def fold_dir(run: str | os.PathLike, i: int) -> Path:
-    """Where a cross-fitted run (``dev.folds``) keeps fold ``i``'s training: its model is ``<fold_dir>/model``."""
-    return Path(run) / "folds" / f"fold{i}"
+    """Where a cross-fitted run keeps fold ``i``'s training: its model is ``<fold_dir>/model``."""
+    return folds_dir(run) / f"fold{i}"
 
 
 LOCK_NAME = ".rerankft.lock"
