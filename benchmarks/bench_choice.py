@@ -11,7 +11,9 @@ and the chosen system is scored on the held-out query. A fixed system (its weigh
 the others) is scored the same way. The mean over the held-out queries says what each rule is
 worth on queries it did not see; no test query is read. Threshold 0 is the plain dev maximum.
 ``--priors best>>tuned+fusion``: the prior's candidates are the first stage (BM25, dense or hybrid)
-with the best mean on each fold's left-in queries.
+with the best mean on each fold's left-in queries. ``--set rerank.top_k=50`` (repeatable): the runs as
+if made with that setting, for settings that change no training (the rerank depth, the fusion rule);
+with the same model, only the dev systems are rescored.
 """
 
 from __future__ import annotations
@@ -85,8 +87,8 @@ def _held_out_value(per_query: dict, tables: dict, name: str, q: str, rest: list
     return per_query[name][q]
 
 
-def run_rows(run: Path, thresholds: list[float], priors: list[str] | None = None) -> dict:
-    cfg = OmegaConf.load(run / "config.yaml")
+def run_rows(run: Path, thresholds: list[float], priors: list[str] | None = None, overrides: list[str] | None = None) -> dict:
+    cfg = OmegaConf.merge(OmegaConf.load(run / "config.yaml"), OmegaConf.from_dotlist(list(overrides or [])))
     dataset = load_from_config(cfg.data)
     dev, models = dev_models(run, cfg, dataset)
     fusion = bool(cfg.rerank.fusion)
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", type=Path, help="finished train run directories (config.yaml and model/)")
     ap.add_argument("--thresholds", default="0,0.5,0.6,0.7,0.8,0.9", help="dev.min_stability values to compare")
     ap.add_argument("--priors", default=None, help="dev.prior systems to compare (comma-separated); default: the run's own")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a setting that changes no training, applied to every run's config (e.g. rerank.top_k=50)")
     args = ap.parse_args(argv)
     thresholds = [float(x) for x in args.thresholds.split(",")]
     for run in args.runs:
@@ -141,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {run}: not a train run directory (no config.yaml)", file=sys.stderr)
             return 2
     priors = args.priors.split(",") if args.priors else None
-    rows = [run_rows(run, thresholds, priors) for run in args.runs]
+    for item in args.set:
+        if "=" not in item:
+            print(f"error: --set {item!r}: expected KEY=VALUE", file=sys.stderr)
+            return 2
+    rows = [run_rows(run, thresholds, priors, args.set) for run in args.runs]
     print(table(rows))
     for r in rows:
         print(f"\n{r['run']} (prior {r['prior']}): chosen across the {r['queries']} folds")

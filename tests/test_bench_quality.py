@@ -157,6 +157,7 @@ def test_bench_choice_best_prior_takes_the_candidates_of_the_first_stage_best_on
 def test_bench_choice_replays_a_run_with_each_prior_and_refuses_a_folder_that_is_not_one(tmp_path, monkeypatch, capsys):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import bench_choice
+    from omegaconf import OmegaConf
 
     from rerankft.evaluation.fusion_fit import DevSystems
 
@@ -173,6 +174,7 @@ def test_bench_choice_replays_a_run_with_each_prior_and_refuses_a_folder_that_is
 
     def fake_score(cfg, dataset, dev, model_dir, fusion):
         seen["fusion"] = fusion
+        seen["top_k"] = OmegaConf.select(cfg, "rerank.top_k")
         return DevSystems(per_query, {}, {}, {})
 
     monkeypatch.setattr(bench_choice, "score_dev_systems", fake_score)
@@ -181,6 +183,12 @@ def test_bench_choice_replays_a_run_with_each_prior_and_refuses_a_folder_that_is
     out = capsys.readouterr().out
     assert seen["fusion"] is False
     assert "rule@0.7 (hybrid>>tuned)" in out and "rule@0.7 (dense)" in out and "dense>>tuned 6" in out
+    assert seen["top_k"] is None  # the run's own config: no depth recorded in this toy one
+    assert bench_choice.main([str(run), "--thresholds", "0.7", "--set", "rerank.top_k=50"]) == 0
+    assert seen["top_k"] == 50 and seen["fusion"] is False  # the setting reaches the rescoring; the run's own keys stay
+    capsys.readouterr()
+    assert bench_choice.main([str(run), "--set", "rerank.top_k"]) == 2
+    assert "expected KEY=VALUE" in capsys.readouterr().err
     assert bench_choice.main([str(tmp_path)]) == 2
     assert "not a train run directory" in capsys.readouterr().err
 
