@@ -405,13 +405,17 @@ def test_bad_freeze_layers_is_a_config_error_naming_the_key(value):
         freeze_lower_layers(model, cfg.train.freeze_layers)  # deeper than MiniLM's 6: refused once the model is known
 
 
-def test_layer_lr_decay_gives_each_layer_its_rate_in_the_trainers_optimizer(data, tmp_path):
+def test_layer_lr_decay_gives_each_layer_its_rate_in_the_trainers_optimizer(data, tmp_path, monkeypatch):
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
 
     from rerankft.modeling.build import build_cross_encoder
     from rerankft.modeling.freeze import layer_learning_rates
     from rerankft.training.losses import build_loss
-    from rerankft.training.trainer import head_parameter_pattern, training_arguments, training_rows
+    from rerankft.training.trainer import (
+        head_parameter_pattern,
+        training_arguments,
+        training_rows,
+    )
 
     cfg = compose_cfg("train.learning_rate=1e-4", "train.head_learning_rate=1e-3", "train.layer_lr_decay=0.5")
     model = build_cross_encoder(cfg.model, 48)
@@ -433,6 +437,28 @@ def test_layer_lr_decay_gives_each_layer_its_rate_in_the_trainers_optimizer(data
     assert lr("1.scale") == lr("segment_gate") == pytest.approx(1e-3)  # the head keeps its own rate
     assert len(lr_of) == sum(p.requires_grad for p in model.parameters())  # every parameter in exactly one group
     assert layer_learning_rates(model, 1e-4, None) == layer_learning_rates(model, 1e-4, 1.0) == {}
+
+    # The label-free stage at its own rate (adapt.learning_rate): the layers' rates follow it, the head's stays.
+    import rerankft.training.adapt as adapt_module
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, model, args, **kw):
+            seen["mapping"] = args.learning_rate_mapping
+
+        def train(self):
+            pass
+
+    cfg.adapt.learning_rate = 2e-4
+    import sentence_transformers.cross_encoder as st_cross_encoder
+
+    monkeypatch.setattr(st_cross_encoder, "CrossEncoderTrainer", Recorder)  # adapt imports it when it runs
+    adapt_module.adapt_on_pseudo_queries(cfg, model, make_mined(data[0], ["q2", "q3"], n_neg=2), tmp_path, args)
+    top, bottom = (rf"(^|\.)encoder\.layer\.{i}\." for i in (5, 0))
+    assert seen["mapping"][top] == pytest.approx(2e-4) and seen["mapping"][bottom] == pytest.approx(2e-4 * 0.5**5)
+    assert seen["mapping"][head_parameter_pattern(model)] == pytest.approx(1e-3)
+    assert args.learning_rate_mapping[top] == pytest.approx(1e-4)  # the labelled stage's arguments are left as they were
 
 
 @pytest.mark.parametrize("value", ["0", "1.5", "-0.5", "true", "'x'"])

@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 from rerankft.core.errors import ConfigError
 from rerankft.core.io import atomic_path
 from rerankft.core.settings import stage_loss
+from rerankft.modeling.freeze import layer_learning_rates
 from rerankft.training.losses import build_loss, loss_format
 from rerankft.training.residual import attach_offsets, residual_weight
 from rerankft.training.train_log import InterruptCallback
@@ -41,7 +42,8 @@ def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_arg
 
     ``labelled_args`` are the labelled stage's training arguments (trainer.training_arguments):
     this stage takes them as they are (batch, precision, head learning rate, multi-process
-    settings) and changes only its length, its learning rate, and that it neither evaluates nor saves.
+    settings) and changes only its length, its learning rate (with the layers' rates under
+    ``train.layer_lr_decay``), and that it neither evaluates nor saves.
     """
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
 
@@ -57,8 +59,10 @@ def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_arg
     loss, _ = build_loss(cfg_loss, model, rows, int(t.batch_size))
     attach_offsets(loss, mined, cfg, residual_weight(cfg, "adapt"))
     lr = float(a.get("learning_rate") or t.learning_rate)
+    # train.layer_lr_decay: the layers' rates scale with this stage's own rate (the head's stays)
+    rates = {**labelled_args.learning_rate_mapping, **layer_learning_rates(model, lr, t.get("layer_lr_decay"))}
     args = dataclasses.replace(
-        labelled_args, output_dir=str(out_dir / "adapt_checkpoints"), max_steps=steps, learning_rate=lr,
+        labelled_args, output_dir=str(out_dir / "adapt_checkpoints"), max_steps=steps, learning_rate=lr, learning_rate_mapping=rates,
         eval_strategy="no", save_strategy="no", load_best_model_at_end=False, metric_for_best_model=None,
         logging_first_step=False, report_to="none",
     )
