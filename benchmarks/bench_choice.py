@@ -26,7 +26,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from rerankft.core.runtime import fold_dir
-from rerankft.data.dataset import dev_folds, fold_splits, training_split
+from rerankft.data.dataset import dev_folds, dev_seed, fold_splits, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import (
     best_on,
@@ -34,6 +34,7 @@ from rerankft.evaluation.fusion_fit import (
     held_out,
     prior_for_run,
     score_dev_systems,
+    weight_picker,
 )
 from rerankft.retrieval.factory import FIRST_STAGES, rerankable
 from rerankft.scoring.loading import run_model_dir
@@ -44,8 +45,14 @@ BEST_CANDIDATES = "best"  # "best>>tuned+fusion": a prior whose candidates are c
 DEFAULT_PRIOR = str(OmegaConf.load(Path(__file__).resolve().parent.parent / "configs" / "train.yaml").dev.prior)
 
 
-def nested_loo(per_query: dict, tables: dict, prior: str | None, thresholds: list[float], seed: int = 0) -> dict:
-    """Mean held-out dev nDCG@10 of each rule (``rule@t``) and each fixed system, and what each rule chose."""
+def nested_loo(per_query: dict, tables: dict, prior: str | None, thresholds: list[float], seed: int = 0,
+               pickers: dict | None = None) -> dict:
+    """Mean held-out dev nDCG@10 of each rule (``rule@t``) and each fixed system, and what each rule chose.
+
+    ``pickers[fused system](qids) -> grid index`` refits its weights on the left-in queries: the run's own
+    rule (:func:`weight_picker`); a fused system without one refits by the argmax (:func:`best_on`).
+    """
+    pickers = {name: (pickers or {}).get(name) or (lambda qs, t=table: best_on(t, qs)) for name, (_, table) in tables.items()}
     qids = sorted(next(iter(per_query.values())))
     values: dict[str, list[float]] = {}
     chosen: dict[str, Counter] = {}
@@ -54,17 +61,17 @@ def nested_loo(per_query: dict, tables: dict, prior: str | None, thresholds: lis
         inner = {}
         for name, pq in per_query.items():
             if name in tables:  # fused: held-out values within the left-in queries, weights refitted there
-                inner[name] = held_out({x: tables[name][1][x] for x in rest}, seed=seed)
+                inner[name] = held_out({x: tables[name][1][x] for x in rest}, seed=seed, fit=pickers[name])
             else:
                 inner[name] = {x: pq[x] for x in rest}
 
         fold_prior = _resolve_prior(prior, inner)
         for t in thresholds:
             final = choose_with_prior(inner, fold_prior, t, seed=seed).system
-            values.setdefault(f"rule@{t:g}", []).append(_held_out_value(per_query, tables, final, q, rest))
+            values.setdefault(f"rule@{t:g}", []).append(_held_out_value(per_query, tables, pickers, final, q, rest))
             chosen.setdefault(f"rule@{t:g}", Counter())[final] += 1
         for name in per_query:
-            values.setdefault(name, []).append(_held_out_value(per_query, tables, name, q, rest))
+            values.setdefault(name, []).append(_held_out_value(per_query, tables, pickers, name, q, rest))
     return {"queries": len(qids), "mean": {k: sum(v) / len(v) for k, v in values.items()},
             "chosen": {k: dict(c.most_common()) for k, c in chosen.items()}}
 
@@ -79,11 +86,10 @@ def _resolve_prior(prior: str | None, inner: dict) -> str | None:
     return best + prior[len(BEST_CANDIDATES):]
 
 
-def _held_out_value(per_query: dict, tables: dict, name: str, q: str, rest: list[str]) -> float:
+def _held_out_value(per_query: dict, tables: dict, pickers: dict, name: str, q: str, rest: list[str]) -> float:
     """``name``'s nDCG@10 on query ``q``; a fused system with the weights fitted on ``rest`` only."""
     if name in tables:
-        table = tables[name][1]
-        return table[q][best_on(table, rest)]
+        return tables[name][1][q][pickers[name](rest)]
     return per_query[name][q]
 
 
@@ -93,11 +99,12 @@ def run_rows(run: Path, thresholds: list[float], priors: list[str] | None = None
     dev, models = dev_models(run, cfg, dataset)
     fusion = bool(cfg.rerank.fusion)
     scored = score_dev_systems(cfg, dataset, dev, models, fusion)
-    seed = int(cfg.train.seed)
+    seed = dev_seed(cfg)  # the run's own: it seeded the dev fit's folds and the final choice's bootstrap
+    pickers = {name: weight_picker(cfg, grid, table) for name, (grid, table) in scored.tables.items()}
     out: dict = {"mean": {}, "chosen": {}}
     for prior in priors or [str(OmegaConf.select(cfg, "dev.prior", default=None) or DEFAULT_PRIOR)]:
         prior = prior_for_run(prior, fusion)
-        one = nested_loo(scored.per_query, scored.tables, prior, thresholds, seed=seed)
+        one = nested_loo(scored.per_query, scored.tables, prior, thresholds, seed=seed, pickers=pickers)
         tag = "" if not priors or len(priors) == 1 else f" ({prior})"
         out["queries"] = one["queries"]
         out["mean"].update({(k + tag if k.startswith("rule@") else k): v for k, v in one["mean"].items()})

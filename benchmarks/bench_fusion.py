@@ -22,7 +22,12 @@ from rerankft.core.metrics import ndcg_at_10
 from rerankft.core.runs import ranked_ids
 from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
-from rerankft.evaluation.fusion_fit import held_out, signal_runs, weight_table
+from rerankft.evaluation.fusion_fit import (
+    held_out,
+    signal_runs,
+    weight_picker,
+    weight_table,
+)
 from rerankft.evaluation.rerankers import make_reranker_factory, rerank_shared
 from rerankft.retrieval import factory
 from rerankft.retrieval.factory import SIGNALS, build_first_stage, rerankable
@@ -67,17 +72,18 @@ def tuned_on(scores, first, top_k: int) -> dict:
     return {q: {d: scores[q][d] for d in ranked_ids(first.get(q, {}))[:top_k]} for q in scores}
 
 
-def alone_and_fused(dev, scores, firsts, signals, top_k: int, seed: int) -> tuple[dict[str, float], dict[str, float]]:
-    """({first stage: tuned alone}, {first stage: tuned+fusion at its CV value}) on the dev queries."""
-    tuned = {fs: tuned_on(scores, first, top_k) for fs, first in firsts.items()}
+def alone_and_fused(dev, scores, firsts, signals, cfg) -> tuple[dict[str, float], dict[str, float]]:
+    """({first stage: tuned alone}, {first stage: tuned+fusion at its CV value}) on the dev queries of run config ``cfg``."""
+    tuned = {fs: tuned_on(scores, first, int(cfg.rerank.top_k)) for fs, first in firsts.items()}
     return ({fs: ndcg_at_10(dev, t) for fs, t in tuned.items()},
-            {fs: fused_cv(dev, t, signals[fs], seed) for fs, t in tuned.items()})
+            {fs: fused_cv(dev, t, signals[fs], cfg) for fs, t in tuned.items()})
 
 
-def fused_cv(dev, tuned, signals, seed: int) -> float:
-    """tuned+fusion at its 5-fold cross-validated dev nDCG@10, as the final choice sees it."""
-    _, table = weight_table(dev, tuned, signals)
-    cv = held_out(table, seed=seed)
+def fused_cv(dev, tuned, signals, cfg) -> float:
+    """tuned+fusion at its 5-fold cross-validated dev nDCG@10, as the final choice sees it: the folds
+    and the weight rule (``rerank.fusion_fit``) are those of the run config ``cfg``."""
+    grid, table = weight_table(dev, tuned, signals)
+    cv = held_out(table, seed=dev_seed(cfg), fit=weight_picker(cfg, grid, table))
     return sum(cv.values()) / len(cv)
 
 
@@ -93,7 +99,7 @@ def fusions(run: Path) -> dict[str, dict[str, float]]:
         tuned, sig = tuned_on(scores, first, int(cfg.rerank.top_k)), signals[fs]
         out[fs] = {
             "tuned": ndcg_at_10(dev, tuned),
-            "fitted (CV)": fused_cv(dev, tuned, sig, dev_seed(cfg)),
+            "fitted (CV)": fused_cv(dev, tuned, sig, cfg),
             "z-equal": ndcg_at_10(dev, fuse_signals(tuned, sig, {s: 1 / 3 for s in SIGNALS})),
             "rrf3": ndcg_at_10(dev, rrf([tuned, *(sig[s] for s in SIGNALS)], k=60)),
         }

@@ -28,7 +28,7 @@ from pathlib import Path
 from bench_fusion import alone_and_fused, dev_candidates, score_pairs
 from omegaconf import OmegaConf
 
-from rerankft.data.dataset import dev_seed, training_split
+from rerankft.data.dataset import training_split
 from rerankft.data.loading import load_from_config
 
 WEIGHTS = ("model.safetensors", "1_SegmentCosineScore/model.safetensors")
@@ -72,7 +72,7 @@ def curve(run: Path, alphas: list[float], work: Path) -> dict[float, tuple[float
     for a in alphas:
         folder = interpolate(start, run / "model", a, work / f"{run.name}-a{a}")
         scores = score_pairs(folder, cfg, dataset, union, desc=f"{run.name} a={a}")
-        alone, fused = alone_and_fused(dev, scores, firsts, signals, int(cfg.rerank.top_k), dev_seed(cfg))
+        alone, fused = alone_and_fused(dev, scores, firsts, signals, cfg)
         out[a] = (sum(alone.values()) / len(alone), sum(fused.values()) / len(fused))
         print(f"| {run.name} | {a:g} | {out[a][0]:.4f} | {out[a][1]:.4f} |", flush=True)
     return out

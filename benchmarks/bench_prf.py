@@ -38,7 +38,7 @@ from omegaconf import OmegaConf
 
 from rerankft.core.metrics import evaluate_run, ndcg_at_10
 from rerankft.core.runs import ranked_ids
-from rerankft.data.dataset import dev_seed, training_split
+from rerankft.data.dataset import training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.stats import paired_randomization_test
 from rerankft.retrieval.dense import DenseRetriever
@@ -65,14 +65,14 @@ def prf_rows(run: Path, fbs: list[int], betas: list[float], tuned_space: bool = 
     dataset = load_from_config(cfg.data)
     _, dev = training_split(dataset, cfg)
     firsts, union, signals = dev_candidates(cfg, dataset, dev)
-    top_k, seed = int(cfg.rerank.top_k), dev_seed(cfg)
+    top_k = int(cfg.rerank.top_k)
     scores = score_union(run, cfg, dataset, union)
     dense = build_first_stage("dense", cfg, cfg.cache_dir)
     hyb = firsts["hybrid"]
     tuned = tuned_on(scores, hyb, top_k)
     sig = signals["hybrid"]
     rows = [("hybrid", ndcg_at_10(dev, hyb)), ("dense (on hybrid's candidates)", ndcg_at_10(dev, sig["dense"])),
-            ("hybrid>>tuned", ndcg_at_10(dev, tuned)), ("hybrid>>tuned+fusion (CV)", fused_cv(dev, tuned, sig, seed))]
+            ("hybrid>>tuned", ndcg_at_10(dev, tuned)), ("hybrid>>tuned+fusion (CV)", fused_cv(dev, tuned, sig, cfg))]
     for fb in fbs:
         for beta in betas:
             p_h = rocchio(dense, dataset, hyb, hyb, fb, beta)
@@ -81,11 +81,11 @@ def prf_rows(run: Path, fbs: list[int], betas: list[float], tuned_space: bool = 
             rows += [
                 (f"prf-hybrid alone, {tag}", ndcg_at_10(dev, p_h)),
                 (f"rrf(bm25, prf-hybrid), {tag} (no training)", ndcg_at_10(dev, rrf([sig["bm25"], p_h], k=60))),
-                (f"tuned+fusion with prf-hybrid (CV), {tag}", fused_cv(dev, tuned, {**sig, "prf": p_h}, seed)),
-                (f"tuned+fusion, dense -> prf-hybrid (CV), {tag}", fused_cv(dev, tuned, {"bm25": sig["bm25"], "prf": p_h}, seed)),
+                (f"tuned+fusion with prf-hybrid (CV), {tag}", fused_cv(dev, tuned, {**sig, "prf": p_h}, cfg)),
+                (f"tuned+fusion, dense -> prf-hybrid (CV), {tag}", fused_cv(dev, tuned, {"bm25": sig["bm25"], "prf": p_h}, cfg)),
                 (f"prf-tuned alone, {tag}", ndcg_at_10(dev, p_t)),
-                (f"tuned+fusion with prf-tuned (CV), {tag}", fused_cv(dev, tuned, {**sig, "prf": p_t}, seed)),
-                (f"tuned+fusion, dense -> prf-tuned (CV), {tag}", fused_cv(dev, tuned, {"bm25": sig["bm25"], "prf": p_t}, seed)),
+                (f"tuned+fusion with prf-tuned (CV), {tag}", fused_cv(dev, tuned, {**sig, "prf": p_t}, cfg)),
+                (f"tuned+fusion, dense -> prf-tuned (CV), {tag}", fused_cv(dev, tuned, {"bm25": sig["bm25"], "prf": p_t}, cfg)),
             ]
     if tuned_space:
         with tempfile.TemporaryDirectory(prefix="rerankft-tuned-bi-") as tmp:
@@ -96,7 +96,7 @@ def prf_rows(run: Path, fbs: list[int], betas: list[float], tuned_space: bool = 
                     p_s = rocchio(space, dataset, hyb, hyb, fb, beta)
                     rows += [(f"prf in the tuned space alone, fb={fb} beta={beta}", ndcg_at_10(dev, p_s)),
                              (f"tuned+fusion, dense -> prf in the tuned space (CV), fb={fb} beta={beta}",
-                              fused_cv(dev, tuned, {"bm25": sig["bm25"], "prf": p_s}, seed))]
+                              fused_cv(dev, tuned, {"bm25": sig["bm25"], "prf": p_s}, cfg))]
     return rows
 
 

@@ -20,7 +20,7 @@ from bench_fusion import FIRST_STAGES, alone_and_fused, dev_candidates, score_un
 from omegaconf import OmegaConf
 
 from rerankft.core.runs import zscores
-from rerankft.data.dataset import dev_seed, training_split
+from rerankft.data.dataset import training_split
 from rerankft.data.loading import load_from_config
 
 
@@ -47,7 +47,7 @@ def rows(runs: list[Path]) -> list[tuple[str, dict[str, float], dict[str, float]
         ensemble[q] = {d: sum(z[d] for z in zs) / len(zs) for d in union[q]}
     out = []
     for name, scores in [*scored, (f"ensemble of {len(runs)}", ensemble)]:
-        out.append((name, *alone_and_fused(dev, scores, firsts, signals, int(cfg.rerank.top_k), dev_seed(cfg))))
+        out.append((name, *alone_and_fused(dev, scores, firsts, signals, cfg)))
     return out
 
 

@@ -139,6 +139,25 @@ def test_bench_choice_scores_each_rule_on_dev_queries_it_did_not_choose_on():
     assert out["chosen"]["rule@0.99"] == {fused: 3} and out["mean"]["rule@0.99"] == pytest.approx(0.0)
 
 
+def test_bench_choice_refits_each_fused_system_with_the_picker_it_is_given():
+    """Replays refit a fused system by the run's own rule (run_rows passes weight_picker), not always the argmax."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import bench_choice
+
+    fused = "hybrid>>tuned+fusion"
+    table = {"q1": [0.0, 1.0], "q2": [0.5, 0.0], "q3": [0.5, 0.0]}  # the argmax without q1 is point 0, which misses q1
+    per_query = {"dense": {"q1": 0.2, "q2": 0.4, "q3": 0.6}, fused: {q: 0.0 for q in table}}
+    argmax = bench_choice.nested_loo(per_query, {fused: ([{}, {}], table)}, fused, [0.99], seed=0)
+    second = bench_choice.nested_loo(per_query, {fused: ([{}, {}], table)}, fused, [0.99], seed=0,
+                                     pickers={fused: lambda qs: 1})
+    assert argmax["mean"][fused] == pytest.approx(0.0)
+    assert second["mean"][fused] == pytest.approx(1 / 3)  # point 1 on each held-out query: 1.0, 0.0, 0.0
+    # without q1, dense wins every resample of q2 and q3 (-> 0.2 on q1); otherwise the prior, refitted by the
+    # picker, scores 0.0 on q2 and q3
+    assert second["chosen"]["rule@0.99"] == {fused: 2, "dense": 1}
+    assert second["mean"]["rule@0.99"] == pytest.approx(0.2 / 3)
+
+
 def test_bench_choice_best_prior_takes_the_candidates_of_the_first_stage_best_on_each_folds_left_in_queries():
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
     import bench_choice

@@ -6,7 +6,7 @@ import pytest
 
 from rerankft.evaluation.benchmark import run_benchmark, safe_filename
 from rerankft.evaluation.fusion_fit import (best_on, choose_final, choose_with_prior, cross_validated, final_stability, fit_weight, fit_weights,
-                                           held_out, pick_weights, weight_table)
+                                           held_out, pick_weights, weight_picker, weight_table)
 from rerankft.evaluation.rerankers import read_fusion
 from rerankft.scoring.fusion import GRID, fuse, fuse_signals, weight_grid, zscores
 from tests.test_benchmark import FakeReranker, cfg, make_dataset, noisy_run
@@ -163,6 +163,27 @@ def test_share_bagged_fits_one_number_and_follows_what_most_queries_share():
         pick_weights(grid, table, qids, "median")
     # cross-validation refits with the rule it is given
     assert held_out(table, folds=4, fit=lambda qs: off) == {q: table[q][off] for q in qids}
+
+
+def test_weight_picker_refits_with_the_runs_own_rule_and_dev_seed():
+    """What the dev fit and every benchmark replay refit with: rerank.fusion_fit and the dev seed of the run's config."""
+    from omegaconf import OmegaConf
+
+    grid = weight_grid(["bm25", "dense"])
+    share_06 = next(i for i, g in enumerate(grid) if g == {"bm25": 0.3, "dense": 0.3})
+    off = next(i for i, g in enumerate(grid) if g == {"bm25": 0.3, "dense": 0.6})
+    table = {f"q{j}": [0.5] * len(grid) for j in range(10)}
+    for j in range(8):
+        table[f"q{j}"][share_06] = 0.55
+    table["q8"][off] = table["q9"][off] = 1.0
+    qids = sorted(table)
+    bagged = OmegaConf.create({"rerank": {"fusion_fit": "share_bagged"}, "train": {"seed": 3}, "data": {"dev_seed": None}})
+    assert weight_picker(bagged, grid, table)(qids) == pick_weights(grid, table, qids, "share_bagged", seed=3) == share_06
+    assert weight_picker(OmegaConf.create({"rerank": {"fusion_fit": "argmax"}}), grid, table)(qids) == off
+    assert weight_picker(OmegaConf.create({"train": {"seed": 3}}), grid, table)(qids) == off  # a run from before the key: argmax
+    # held out with the run's rule, the outliers' point is never picked: every query gets the alike share
+    cv = held_out(table, folds=5, seed=3, fit=weight_picker(bagged, grid, table))
+    assert cv == {q: table[q][share_06] for q in qids}
 
 
 def test_choose_final_prefers_dev_best_then_the_simpler_system():

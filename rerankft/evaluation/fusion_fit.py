@@ -134,6 +134,18 @@ def pick_weights(grid: list[dict], table: dict[str, list[float]], qids, rule: st
     return min(alike, key=lambda i: (abs(sum(grid[i].values()) - mean), sum(grid[i].values())))
 
 
+def weight_picker(cfg, grid: list[dict], table: dict[str, list[float]]):
+    """``fit(qids) -> grid index``: the run's own rule (``rerank.fusion_fit``, seeded by the dev seed) on any
+    subset of its dev queries. The dev fit uses it, and so does every benchmark that refits a run's
+    fusion on some of its queries, so a replay scores the rule the run was made with."""
+    rule, seed = fit_rule(cfg), dev_seed(cfg)
+
+    def fit(qids):
+        return pick_weights(grid, table, qids, rule, seed=seed)
+
+    return fit
+
+
 def held_out(table: dict[str, list[float]], folds: int = CV_FOLDS, seed: int = 0, fit=None) -> dict[str, float]:
     """Each query's dev nDCG@10 under the weights fitted on the *other* folds (K-fold); {} with < 2 queries.
 
@@ -258,11 +270,7 @@ def score_dev_systems(cfg, dataset, dev_qrels, model_dir, fusion: bool = True,
         fused = system(fs, TUNED) + FUSED
         if fusion:  # weights fitted on every dev query; the system competes with its cross-validated value
             grid, table = weight_table(dev_qrels, reranked, signal_runs(dataset, run, signals))
-            rule = fit_rule(cfg)
-
-            def fit(qs, grid=grid, table=table, rule=rule):
-                return pick_weights(grid, table, qs, rule, seed=dev_seed(cfg))
-
+            fit = weight_picker(cfg, grid, table)
             i = fit(qids)
             out.tables[fused] = (grid, table)
             out.weights[fs], out.fitted[fused] = grid[i], _mean(table, qids, i)
