@@ -8,18 +8,24 @@ candidate set is scored four ways: tuned alone; the run's own fusion (weights fi
 5-fold cross-validated value, as the final choice sees it); ``z-equal`` (tuned, BM25 and dense
 z-scores, a third each); ``rrf3`` (reciprocal-rank fusion, k = 60, of the three rankings). The
 signals are the untrained BM25 and dense first stages. No test query is read.
+
+``--title``: two more ways, each fitted like the run's own fusion: ``+title`` adds a third signal, the
+bi-encoder's cosine between the query and the passage's title alone (the whole passage where it has no
+title), weighted like BM25 and dense under ``share_bagged``; ``dense+title`` keeps two signals, the
+dense one being the mean of the dense and title z-scores (docs/experiments.md, "A title signal").
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from rerankft.core.metrics import ndcg_at_10
-from rerankft.core.runs import ranked_ids
+from rerankft.core.runs import ranked_ids, zscores
 from rerankft.data.dataset import dev_seed, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import (
@@ -30,6 +36,7 @@ from rerankft.evaluation.fusion_fit import (
 )
 from rerankft.evaluation.rerankers import make_reranker_factory, rerank_shared
 from rerankft.retrieval import factory
+from rerankft.retrieval.dense import DenseRetriever
 from rerankft.retrieval.factory import SIGNALS, build_first_stage, rerankable
 from rerankft.retrieval.hybrid import rrf
 from rerankft.scoring.fusion import fuse_signals
@@ -40,6 +47,7 @@ from rerankft.scoring.loading import run_model_dir
 RECIPE_FIRST_STAGES = OmegaConf.load(Path(__file__).resolve().parents[1] / "configs" / "train.yaml").eval.first_stages
 FIRST_STAGES = tuple(rerankable(n for n in factory.FIRST_STAGES if n in RECIPE_FIRST_STAGES))
 WAYS = ("tuned", "fitted (CV)", "z-equal", "rrf3")
+TITLE_WAYS = ("+title (CV)", "dense+title (CV)")
 
 
 def dev_candidates(cfg, dataset, dev, signal_names=SIGNALS):
@@ -87,7 +95,25 @@ def fused_cv(dev, tuned, signals, cfg) -> float:
     return sum(cv.values()) / len(cv)
 
 
-def fusions(run: Path) -> dict[str, dict[str, float]]:
+def title_signal(cfg, dataset, candidates) -> dict:
+    """The untrained bi-encoder's cosine of each candidate's title (its whole text where the title is empty)."""
+    titles = {d: {"title": "", "text": (v.get("title") or "").strip() or dataset.doc_text(d)} for d, v in dataset.corpus.items()}
+    titled = dataclasses.replace(dataset, corpus=titles)
+    dense = cfg.retriever if cfg.retriever.kind == "dense" else {}
+    return signal_runs(titled, candidates, {"title": DenseRetriever(dense, cache_dir=None)})["title"]
+
+
+def title_ways(dev, tuned, sig, cfg, dataset) -> dict[str, float]:
+    title = title_signal(cfg, dataset, tuned)
+    both = {}
+    for q, docs in tuned.items():
+        zd, zt = zscores(sig["dense"][q]), zscores(title[q])
+        both[q] = {d: (zd[d] + zt[d]) / 2 for d in docs}
+    return {"+title (CV)": fused_cv(dev, tuned, {**sig, "title": title}, cfg),
+            "dense+title (CV)": fused_cv(dev, tuned, {**sig, "dense": both}, cfg)}
+
+
+def fusions(run: Path, title: bool = False) -> dict[str, dict[str, float]]:
     """{first stage: {way: dev nDCG@10}} for one run."""
     cfg = OmegaConf.load(run / "config.yaml")
     dataset = load_from_config(cfg.data)
@@ -103,19 +129,23 @@ def fusions(run: Path) -> dict[str, dict[str, float]]:
             "z-equal": ndcg_at_10(dev, fuse_signals(tuned, sig, {s: 1 / 3 for s in SIGNALS})),
             "rrf3": ndcg_at_10(dev, rrf([tuned, *(sig[s] for s in SIGNALS)], k=60)),
         }
+        if title:
+            out[fs].update(title_ways(dev, tuned, sig, cfg, dataset))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path, help="finished train run directories (config.yaml, model/)")
+    ap.add_argument("--title", action="store_true", help="also fuse a title-only bi-encoder signal (two more ways)")
     args = ap.parse_args(argv)
-    print("| run | " + " | ".join(f"{w}: {', '.join(FIRST_STAGES)} (mean)" for w in WAYS) + " |")
-    print("|---" * (len(WAYS) + 1) + "|")
+    ways = WAYS + (TITLE_WAYS if args.title else ())
+    print("| run | " + " | ".join(f"{w}: {', '.join(FIRST_STAGES)} (mean)" for w in ways) + " |")
+    print("|---" * (len(ways) + 1) + "|")
     for run in args.runs:
-        res = fusions(run)
+        res = fusions(run, title=args.title)
         cells = []
-        for way in WAYS:
+        for way in ways:
             values = [res[fs][way] for fs in FIRST_STAGES]
             cells.append(" / ".join(f"{v:.4f}" for v in values) + f" ({sum(values) / len(values):.4f})")
         print(f"| {run.name} | " + " | ".join(cells) + " |", flush=True)

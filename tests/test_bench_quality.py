@@ -319,3 +319,25 @@ def test_tuned_space_bi_encoder_scores_as_the_cross_encoder_does_with_a_shut_gat
     with torch.no_grad():
         want = model.predict([(query, p) for p in passages]) / 20.0
     assert np.abs(cos - want).max() < 1e-4
+
+
+def test_bench_fusion_title_signal_reads_the_title_alone_and_the_whole_passage_without_one():
+    import bench_fusion
+    from omegaconf import OmegaConf
+
+    from rerankft.data.dataset import RetrievalDataset
+    from rerankft.retrieval.dense import DenseRetriever
+
+    corpus = {"titled": {"title": "wing flutter at supersonic speed", "text": "a recipe for apple pie with cinnamon"},
+              "plain": {"title": "", "text": "boundary layer heat transfer on a flat plate"}}
+    ds = RetrievalDataset("toy", corpus, {"q": "supersonic wing flutter"}, {"train": {"q": {"titled": 1}}})
+    candidates = {"q": {"titled": 0.0, "plain": 0.0}}
+    cfg = OmegaConf.create({"retriever": {"kind": "bm25"}})
+    title = bench_fusion.title_signal(cfg, ds, candidates)["q"]
+    dense = DenseRetriever({}, cache_dir=None)
+    whole = dict(zip(candidates["q"], dense.score_pairs(ds, [("q", d) for d in candidates["q"]])))
+    alone = {"title": "", "text": corpus["titled"]["title"]}
+    only_title = RetrievalDataset("toy", {**corpus, "titled": alone}, ds.queries, ds.qrels)
+    assert title["titled"] == pytest.approx(float(dense.score_pairs(only_title, [("q", "titled")])[0]), abs=1e-5)
+    assert title["titled"] > whole["titled"] + 0.1  # the pie recipe in the body no longer dilutes it
+    assert title["plain"] == pytest.approx(whole["plain"], abs=1e-5)  # no title: the whole passage
