@@ -142,19 +142,26 @@ def test_cross_validation_scores_each_query_with_weights_fitted_without_it():
     assert cross_validated({"a": [1.0]}) is None  # one query: nothing to hold out
 
 
-def test_share_bagged_fits_one_number_and_follows_what_most_queries_share():
-    """rerank.fusion_fit=share_bagged: only grid points that weight BM25 and dense alike; the share most
-    queries prefer, not the point one outlying query drags the mean to (where argmax goes)."""
+def outlier_table():
+    """(grid, the alike 0.3/0.3 point, the 0.3/0.6 point, table): eight queries each a little better at
+    0.3/0.3 (tuned keeps 0.4), two queries far better at 0.3/0.6 (where the argmax goes)."""
     grid = weight_grid(["bm25", "dense"])
-    alike = [i for i, g in enumerate(grid) if g["bm25"] == g["dense"]]
-    assert [sum(grid[i].values()) for i in alike] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
-    share_06 = next(i for i in alike if abs(sum(grid[i].values()) - 0.6) < 1e-9)
+    share_06 = next(i for i, g in enumerate(grid) if g == {"bm25": 0.3, "dense": 0.3})
     off = next(i for i, g in enumerate(grid) if g == {"bm25": 0.3, "dense": 0.6})
-    # eight queries each a little better at 0.3/0.3 (tuned keeps 0.4); two queries far better at 0.3/0.6
     table = {f"q{j}": [0.5] * len(grid) for j in range(10)}
     for j in range(8):
         table[f"q{j}"][share_06] = 0.55
     table["q8"][off] = table["q9"][off] = 1.0
+    return grid, share_06, off, table
+
+
+def test_share_bagged_fits_one_number_and_follows_what_most_queries_share():
+    """rerank.fusion_fit=share_bagged: only grid points that weight BM25 and dense alike; the share most
+    queries prefer, not the point one outlying query drags the mean to (where argmax goes)."""
+    grid, share_06, off, table = outlier_table()
+    alike = [i for i, g in enumerate(grid) if g["bm25"] == g["dense"]]
+    assert [sum(grid[i].values()) for i in alike] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+    assert grid[share_06] == {"bm25": 0.3, "dense": 0.3}
     qids = sorted(table)
     assert pick_weights(grid, table, qids, "argmax") == best_on(table, qids) == off
     picked = pick_weights(grid, table, qids, "share_bagged", seed=3)
@@ -169,13 +176,7 @@ def test_weight_picker_refits_with_the_runs_own_rule_and_dev_seed():
     """What the dev fit and every benchmark replay refit with: rerank.fusion_fit and the dev seed of the run's config."""
     from omegaconf import OmegaConf
 
-    grid = weight_grid(["bm25", "dense"])
-    share_06 = next(i for i, g in enumerate(grid) if g == {"bm25": 0.3, "dense": 0.3})
-    off = next(i for i, g in enumerate(grid) if g == {"bm25": 0.3, "dense": 0.6})
-    table = {f"q{j}": [0.5] * len(grid) for j in range(10)}
-    for j in range(8):
-        table[f"q{j}"][share_06] = 0.55
-    table["q8"][off] = table["q9"][off] = 1.0
+    grid, share_06, off, table = outlier_table()
     qids = sorted(table)
     bagged = OmegaConf.create({"rerank": {"fusion_fit": "share_bagged"}, "train": {"seed": 3}, "data": {"dev_seed": None}})
     assert weight_picker(bagged, grid, table)(qids) == pick_weights(grid, table, qids, "share_bagged", seed=3) == share_06
