@@ -36,8 +36,12 @@ from rerankft.evaluation.fusion_fit import (
 )
 from rerankft.evaluation.rerankers import make_reranker_factory, rerank_shared
 from rerankft.retrieval import factory
-from rerankft.retrieval.dense import DenseRetriever
-from rerankft.retrieval.factory import SIGNALS, build_first_stage, rerankable
+from rerankft.retrieval.factory import (
+    SIGNALS,
+    build_first_stage,
+    build_signal,
+    rerankable,
+)
 from rerankft.retrieval.hybrid import rrf
 from rerankft.scoring.fusion import fuse_signals
 from rerankft.scoring.loading import run_model_dir
@@ -96,15 +100,17 @@ def fused_cv(dev, tuned, signals, cfg) -> float:
 
 
 def title_signal(cfg, dataset, candidates) -> dict:
-    """The untrained bi-encoder's cosine of each candidate's title (its whole text where the title is empty)."""
+    """The untrained bi-encoder (the run's dense settings) scoring each candidate by its title alone
+    (its whole text where the title is empty). One call per run, on the union of the candidate sets:
+    the titles are encoded once."""
     titles = {d: {"title": "", "text": (v.get("title") or "").strip() or dataset.doc_text(d)} for d, v in dataset.corpus.items()}
     titled = dataclasses.replace(dataset, corpus=titles)
-    dense = cfg.retriever if cfg.retriever.kind == "dense" else {}
-    return signal_runs(titled, candidates, {"title": DenseRetriever(dense, cache_dir=None)})["title"]
+    return signal_runs(titled, candidates, {"title": build_signal("dense", cfg, None)})["title"]
 
 
-def title_ways(dev, tuned, sig, cfg, dataset) -> dict[str, float]:
-    title = title_signal(cfg, dataset, tuned)
+def title_ways(dev, tuned, sig, cfg, titles) -> dict[str, float]:
+    """``+title`` and ``dense+title`` on one candidate set; ``titles``: :func:`title_signal` on a superset of it."""
+    title = {q: {d: titles[q][d] for d in docs} for q, docs in tuned.items()}
     both = {}
     for q, docs in tuned.items():
         zd, zt = zscores(sig["dense"][q]), zscores(title[q])
@@ -120,6 +126,7 @@ def fusions(run: Path, title: bool = False) -> dict[str, dict[str, float]]:
     _, dev = training_split(dataset, cfg)
     firsts, union, signals = dev_candidates(cfg, dataset, dev)
     scores = score_union(run, cfg, dataset, union)
+    titles = title_signal(cfg, dataset, union) if title else None
     out = {}
     for fs, first in firsts.items():
         tuned, sig = tuned_on(scores, first, int(cfg.rerank.top_k)), signals[fs]
@@ -130,7 +137,7 @@ def fusions(run: Path, title: bool = False) -> dict[str, dict[str, float]]:
             "rrf3": ndcg_at_10(dev, rrf([tuned, *(sig[s] for s in SIGNALS)], k=60)),
         }
         if title:
-            out[fs].update(title_ways(dev, tuned, sig, cfg, dataset))
+            out[fs].update(title_ways(dev, tuned, sig, cfg, titles))
     return out
 
 
