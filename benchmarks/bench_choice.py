@@ -12,8 +12,8 @@ the others) is scored the same way. The mean over the held-out queries says what
 worth on queries it did not see; no test query is read. Threshold 0 is the plain dev maximum.
 ``--priors best>>tuned+fusion``: the prior's candidates are the first stage (BM25, dense or hybrid)
 with the best mean on each fold's left-in queries. ``--set rerank.top_k=50`` (repeatable): the runs as
-if made with that setting, for settings that change no training (the rerank depth, the fusion rule);
-with the same model, only the dev systems are rescored.
+if made with that setting, for settings that change no training (the rerank depth, the fusion rule,
+``dev.pool``); with the same model, only the dev systems are rescored.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from rerankft.core.runtime import fold_dir
+from rerankft.core.systems import competing
 from rerankft.data.dataset import dev_folds, dev_seed, fold_splits, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import (
@@ -46,11 +47,13 @@ DEFAULT_PRIOR = str(OmegaConf.load(Path(__file__).resolve().parent.parent / "con
 
 
 def nested_loo(per_query: dict, tables: dict, prior: str | None, thresholds: list[float], seed: int = 0,
-               pickers: dict | None = None) -> dict:
+               pickers: dict | None = None, pool: str = "all") -> dict:
     """Mean held-out dev nDCG@10 of each rule (``rule@t``) and each fixed system, and what each rule chose.
 
     ``pickers[fused system](qids) -> grid index`` refits its weights on the left-in queries: the run's own
     rule (:func:`weight_picker`); a fused system without one refits by the argmax (:func:`best_on`).
+    ``pool`` (``dev.pool``): which systems the rule chooses among (:func:`competing`); every system is
+    still scored as a fixed one.
     """
     pickers = {name: (pickers or {}).get(name) or (lambda qs, t=table: best_on(t, qs)) for name, (_, table) in tables.items()}
     qids = sorted(next(iter(per_query.values())))
@@ -66,8 +69,9 @@ def nested_loo(per_query: dict, tables: dict, prior: str | None, thresholds: lis
                 inner[name] = {x: pq[x] for x in rest}
 
         fold_prior = _resolve_prior(prior, inner)
+        compete = {n: inner[n] for n in competing(inner, pool, keep=[fold_prior])}
         for t in thresholds:
-            final = choose_with_prior(inner, fold_prior, t, seed=seed).system
+            final = choose_with_prior(compete, fold_prior, t, seed=seed).system
             values.setdefault(f"rule@{t:g}", []).append(_held_out_value(per_query, tables, pickers, final, q, rest))
             chosen.setdefault(f"rule@{t:g}", Counter())[final] += 1
         for name in per_query:
@@ -104,7 +108,8 @@ def run_rows(run: Path, thresholds: list[float], priors: list[str] | None = None
     out: dict = {"mean": {}, "chosen": {}}
     for prior in priors or [str(OmegaConf.select(cfg, "dev.prior", default=None) or DEFAULT_PRIOR)]:
         prior = prior_for_run(prior, fusion)
-        one = nested_loo(scored.per_query, scored.tables, prior, thresholds, seed=seed, pickers=pickers)
+        one = nested_loo(scored.per_query, scored.tables, prior, thresholds, seed=seed, pickers=pickers,
+                         pool=str(OmegaConf.select(cfg, "dev.pool", default=None) or "all"))  # --set dev.pool=fused
         tag = "" if not priors or len(priors) == 1 else f" ({prior})"
         out["queries"] = one["queries"]
         out["mean"].update({(k + tag if k.startswith("rule@") else k): v for k, v in one["mean"].items()})

@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 from rerankft.core.errors import ConfigError, ModelError
 from rerankft.core.metrics import parse_measures
 from rerankft.core.settings import select, stage_loss
-from rerankft.core.systems import FUSED, first_stage_of, reranker_of
+from rerankft.core.systems import FUSED, POOLS, first_stage_of, reranker_of
 from rerankft.data.dataset import dev_folds, dev_seed, train_queries
 from rerankft.mining.pseudo import SOURCES
 from rerankft.mining.rows import FORMATS
@@ -191,6 +191,9 @@ def _check_prior(cfg: DictConfig) -> None:
     share = select(cfg, "dev.min_stability")
     if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1):
         raise ConfigError(f"dev.min_stability={share!r} is invalid: expected a share between 0 and 1 (0: always the dev maximum)")
+    pool = select(cfg, "dev.pool")
+    if pool is not None and str(pool) not in POOLS:
+        raise ConfigError(f"dev.pool={pool!r} is invalid: use one of {', '.join(POOLS)}")
     prior = select(cfg, "dev.prior")
     if not prior:
         return

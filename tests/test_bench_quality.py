@@ -139,6 +139,22 @@ def test_bench_choice_scores_each_rule_on_dev_queries_it_did_not_choose_on():
     assert out["chosen"]["rule@0.99"] == {fused: 3} and out["mean"]["rule@0.99"] == pytest.approx(0.0)
 
 
+def test_bench_choice_chooses_within_the_pool_and_still_scores_every_system():
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    import bench_choice
+
+    fused = "dense>>tuned+fusion"
+    table = {"q1": [0.0, 1.0], "q2": [0.5, 0.0], "q3": [0.5, 0.0]}  # held out within any two queries: 0 each
+    per_query = {"dense": {"q1": 0.2, "q2": 0.4, "q3": 0.6}, "dense>>tuned": {"q1": 0.9, "q2": 0.1, "q3": 0.2},
+                 fused: {q: 0.0 for q in table}}
+    every = bench_choice.nested_loo(per_query, {fused: ([{}, {}], table)}, fused, [0.0], seed=0)
+    pooled = bench_choice.nested_loo(per_query, {fused: ([{}, {}], table)}, fused, [0.0], seed=0, pool="fused")
+    assert every["chosen"]["rule@0"] == {"dense>>tuned": 2, "dense": 1}
+    # dense>>tuned's fused variant is there, so it no longer competes: dense is the maximum on every fold
+    assert pooled["chosen"]["rule@0"] == {"dense": 3} and pooled["mean"]["rule@0"] == pytest.approx(0.4)
+    assert pooled["mean"]["dense>>tuned"] == pytest.approx(0.4)  # still scored as a fixed system
+
+
 def test_bench_choice_refits_each_fused_system_with_the_picker_it_is_given():
     """Replays refit a fused system by the run's own rule (run_rows passes weight_picker), not always the argmax."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -197,6 +213,8 @@ def test_bench_choice_replays_a_run_with_each_prior_and_refuses_a_folder_that_is
         return DevSystems(per_query, {}, {}, {})
 
     monkeypatch.setattr(bench_choice, "score_dev_systems", fake_score)
+    real_loo = bench_choice.nested_loo
+    monkeypatch.setattr(bench_choice, "nested_loo", lambda *a, **k: seen.update(pool=k["pool"]) or real_loo(*a, **k))
     # Without fusion a +fusion prior means its unfused system; dense>>tuned wins every query, so every rule keeps it.
     assert bench_choice.main([str(run), "--thresholds", "0,0.7", "--priors", "hybrid>>tuned+fusion,dense"]) == 0
     out = capsys.readouterr().out
@@ -205,6 +223,9 @@ def test_bench_choice_replays_a_run_with_each_prior_and_refuses_a_folder_that_is
     assert seen["top_k"] is None  # the run's own config: no depth recorded in this toy one
     assert bench_choice.main([str(run), "--thresholds", "0.7", "--set", "rerank.top_k=50"]) == 0
     assert seen["top_k"] == 50 and seen["fusion"] is False  # the setting reaches the rescoring; the run's own keys stay
+    assert seen["pool"] == "all"  # a run made before dev.pool existed: every system competed
+    assert bench_choice.main([str(run), "--thresholds", "0.7", "--set", "dev.pool=fused"]) == 0
+    assert seen["pool"] == "fused"
     capsys.readouterr()
     assert bench_choice.main([str(run), "--set", "rerank.top_k"]) == 2
     assert "expected KEY=VALUE" in capsys.readouterr().err

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from rerankft.core.systems import competing
 from rerankft.evaluation.benchmark import run_benchmark, safe_filename
 from rerankft.evaluation.fusion_fit import (best_on, choose_final, choose_with_prior, cross_validated, final_stability, fit_weight, fit_weights,
                                            held_out, pick_weights, weight_picker, weight_table)
@@ -225,6 +226,39 @@ def test_an_unsettled_dev_maximum_gives_way_to_the_prior_a_settled_one_does_not(
     assert choose_with_prior(split, prior, share["bm25>>tuned"])[0] == "bm25>>tuned"
     assert choose_with_prior({k: v for k, v in split.items() if k != prior}, prior, 0.7)[0] == "bm25>>tuned"
     assert choose_with_prior(split, None, 0.7)[0] == "bm25>>tuned"
+
+
+def test_the_fused_pool_leaves_a_reranker_alone_out_where_its_fused_variant_competes():
+    names = ["bm25", "bm25>>tuned", "bm25>>tuned+fusion", "dense>>tuned", "hybrid>>tuned+fusion", "bm25>>oracle"]
+    assert competing(names, "all") == names
+    # dense>>tuned has no fused variant here, so it stays; first stages and fused systems always compete
+    assert competing(names, "fused") == ["bm25", "bm25>>tuned+fusion", "dense>>tuned", "hybrid>>tuned+fusion", "bm25>>oracle"]
+    assert competing(names, "fused", keep=["bm25>>tuned"]) == names  # the prior always competes
+    with pytest.raises(ValueError, match="unknown dev.pool 'best'"):
+        competing(names, "best")
+
+
+def test_fit_fusion_chooses_the_final_system_within_dev_pool_and_records_it(monkeypatch):
+    from omegaconf import OmegaConf
+
+    from rerankft.evaluation import fusion_fit
+
+    qids = [f"q{i}" for i in range(10)]
+    # bm25>>tuned leads every query by a little, its fused variant is second on every query: a settled maximum.
+    per_query = {"bm25": {q: 0.3 for q in qids}, "bm25>>tuned": {q: 0.62 for q in qids},
+                 "bm25>>tuned+fusion": {q: 0.6 for q in qids}, "hybrid>>tuned+fusion": {q: 0.5 for q in qids}}
+    monkeypatch.setattr(fusion_fit, "score_dev_systems",
+                        lambda *a, **k: fusion_fit.DevSystems(per_query, {}, {"bm25": {"bm25": 0.3}}, {}))
+    dev_qrels = {q: {"d": 1} for q in qids}
+    chosen = {}
+    for pool in ("all", "fused"):
+        cfg = OmegaConf.create({"data": {"dev_seed": 0}, "train": {"seed": 0}, "rerank": {"top_k": 10},
+                                "dev": {"prior": "hybrid>>tuned+fusion", "min_stability": 0.7, "pool": pool}})
+        out = fusion_fit.fit_fusion(cfg, None, dev_qrels, "unused")
+        chosen[pool] = (out["final"], out["final_rule"]["pool"], out["candidates"])
+    assert chosen["all"] == ("bm25>>tuned", "all", "bm25")
+    assert chosen["fused"] == ("bm25>>tuned+fusion", "fused", "bm25")  # every system still has its dev value
+    assert set(out["dev_ndcg@10"]) == set(per_query)
 
 
 def test_benchmark_reports_the_final_system_chosen_on_dev_and_reranks_its_candidates(tmp_path, monkeypatch):

@@ -173,6 +173,7 @@ def test_every_shipped_loss_and_the_defaults_pass_validation():
     ("eval.first_stages=[splade]", "eval.first_stages contains unknown first stage 'splade'"),
     ("eval.first_stages=[run]", "eval.first_stages names 'run' but retriever is not trec_run"),
     ("dev.min_stability=1.5", "dev.min_stability=1.5 is invalid: expected a share between 0 and 1"),
+    ("dev.pool=best", "dev.pool='best' is invalid: use one of all, fused"),
     ("dev.prior='splade>>tuned'", "dev.prior='splade>>tuned' is not a system name"),  # '>' needs quotes in Hydra
     ("dev.prior='dense>>student'", "dev.prior='dense>>student' is not a system name"),
     ("bi_encoder.max_steps=0", "bi_encoder.max_steps=0 is invalid: expected a positive integer"),

@@ -32,3 +32,22 @@ def first_stage_of(name: str) -> str:
 def reranker_of(name: str) -> str | None:
     """``"bm25>>tuned+fusion"`` -> ``"tuned+fusion"``; None for a first stage alone."""
     return name.split(SEP, 1)[1] if SEP in name else None
+
+
+POOLS = ("all", "fused")  # dev.pool: which systems the final choice is made among
+
+
+def competing(names, pool: str = "all", keep=()) -> list[str]:
+    """The systems among ``names`` that compete for the final choice under ``dev.pool``.
+
+    ``all``: every one. ``fused``: a reranker alone (``bm25>>tuned``) drops out where its fused
+    variant (``bm25>>tuned+fusion``) is among ``names``. Why: the fusion's weight grid holds tuned's
+    share 1 (no signal weight), so the fused system contains the reranker alone, and a second
+    system for the same model only gives the few dev queries one more system to favour by chance.
+    ``keep`` (the prior) always competes.
+    """
+    if pool not in POOLS:
+        raise ValueError(f"unknown dev.pool {pool!r}: use one of {', '.join(POOLS)}")
+    names = list(names)
+    drop = {n for n in names if pool == "fused" and is_reranked(n) and not n.endswith(FUSED) and n + FUSED in names}
+    return [n for n in names if n not in drop or n in set(keep)]
