@@ -44,10 +44,11 @@ def competing(names, pool: str = "all", keep=()) -> list[str]:
     variant (``bm25>>tuned+fusion``) is among ``names``. Why: the fusion's weight grid holds tuned's
     share 1 (no signal weight), so the fused system contains the reranker alone, and a second
     system for the same model only gives the few dev queries one more system to favour by chance.
-    ``keep`` (the prior) always competes.
+    ``keep`` (the prior) always competes. ``all`` stays the default: ``fused`` was a measured no on
+    eight runs' dev queries (docs/experiments.md, "Which systems compete").
     """
     if pool not in POOLS:
         raise ValueError(f"unknown dev.pool {pool!r}: use one of {', '.join(POOLS)}")
-    names = list(names)
+    names, keep = list(names), set(keep)
     drop = {n for n in names if pool == "fused" and is_reranked(n) and not n.endswith(FUSED) and n + FUSED in names}
-    return [n for n in names if n not in drop or n in set(keep)]
+    return [n for n in names if n not in drop or n in keep]
