@@ -26,7 +26,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from rerankft.core.runtime import fold_dir
-from rerankft.core.systems import competing
+from rerankft.core.systems import competing, dev_pool
 from rerankft.data.dataset import dev_folds, dev_seed, fold_splits, training_split
 from rerankft.data.loading import load_from_config
 from rerankft.evaluation.fusion_fit import (
@@ -109,7 +109,7 @@ def run_rows(run: Path, thresholds: list[float], priors: list[str] | None = None
     for prior in priors or [str(OmegaConf.select(cfg, "dev.prior", default=None) or DEFAULT_PRIOR)]:
         prior = prior_for_run(prior, fusion)
         one = nested_loo(scored.per_query, scored.tables, prior, thresholds, seed=seed, pickers=pickers,
-                         pool=str(OmegaConf.select(cfg, "dev.pool", default=None) or "all"))  # --set dev.pool=fused
+                         pool=dev_pool(cfg))  # the run's own, or --set dev.pool=fused
         tag = "" if not priors or len(priors) == 1 else f" ({prior})"
         out["queries"] = one["queries"]
         out["mean"].update({(k + tag if k.startswith("rule@") else k): v for k, v in one["mean"].items()})

@@ -8,6 +8,8 @@ scores gets the ``+fusion`` suffix.
 
 from __future__ import annotations
 
+from rerankft.core.settings import select
+
 SEP = ">>"
 ORACLE = "oracle"
 FUSED = "+fusion"
@@ -35,6 +37,11 @@ def reranker_of(name: str) -> str | None:
 
 
 POOLS = ("all", "fused")  # dev.pool: which systems the final choice is made among
+
+
+def dev_pool(cfg) -> str:
+    """``dev.pool`` of a run's config; ``all`` for a run made before the key existed."""
+    return str(select(cfg, "dev.pool", None) or "all")
 
 
 def competing(names, pool: str = "all", keep=()) -> list[str]:

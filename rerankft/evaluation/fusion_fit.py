@@ -38,7 +38,7 @@ from typing import Mapping, NamedTuple
 from rerankft.core.metrics import evaluate_run, ndcg_at_10
 from rerankft.core.runs import Run, ranked_ids
 from rerankft.core.settings import select
-from rerankft.core.systems import FUSED, competing, first_stage_of, is_reranked, system
+from rerankft.core.systems import FUSED, competing, dev_pool, first_stage_of, is_reranked, system
 from rerankft.data.dataset import dev_seed
 from rerankft.evaluation.rerankers import (
     first_stage_names,
@@ -342,7 +342,7 @@ def fit_fusion(cfg, dataset, dev_qrels, model_dir, fusion: bool = True, signal_m
     dev = {n: _avg(v) for n, v in scored.per_query.items()}
     prior = prior_for_run(select(cfg, "dev.prior", None), fusion)
     min_share = float(select(cfg, "dev.min_stability", 0.0) or 0.0)  # 0.7 by default: configs/train.yaml
-    pool = str(select(cfg, "dev.pool", "all") or "all")  # "all" for runs made before the key existed
+    pool = dev_pool(cfg)
     competitors = {n: scored.per_query[n] for n in competing(scored.per_query, pool, keep=[prior])}
     final, best, stability, why = choose_with_prior(competitors, prior, min_share, seed=dev_seed(cfg))
     tuned_systems = {n: v for n, v in dev.items() if is_reranked(n)}
