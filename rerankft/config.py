@@ -81,7 +81,7 @@ def validate_config(cfg: DictConfig) -> None:
     _positive_int(cfg, "train.max_steps", allow_minus_one=True)
     _check_adapt(cfg)
     _check_bi_encoder(cfg)
-    for key in ("train.learning_rate", "train.epochs"):
+    for key in ("train.learning_rate", "train.epochs", "train.head_learning_rate", "train.gate_learning_rate"):
         _positive_number(cfg, key)
     backend = select(cfg, "rerank.backend")
     if backend is not None and backend not in BACKENDS:

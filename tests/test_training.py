@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -107,7 +108,7 @@ def test_heads_have_one_logit_and_head_lr_pattern_matches_only_the_head(tmp_path
     from sentence_transformers import CrossEncoder
 
     from rerankft.modeling.build import build_cross_encoder
-    from rerankft.training.trainer import head_parameter_pattern
+    from rerankft.modeling.freeze import head_parameter_pattern
 
     cfg = compose_cfg()
     heads = (
@@ -229,12 +230,9 @@ def test_each_loss_runs_and_lowers_its_loss(loss_name, data, teacher_dir, tmp_pa
     from transformers import set_seed
 
     from rerankft.modeling.build import build_cross_encoder
+    from rerankft.modeling.freeze import head_parameter_pattern
     from rerankft.training.losses import build_loss
-    from rerankft.training.trainer import (
-        head_parameter_pattern,
-        training_arguments,
-        training_rows,
-    )
+    from rerankft.training.trainer import training_arguments, training_rows
 
     extra = {"margin_mse": [f"loss.teacher.name={teacher_dir}"], "mnrl": ["loss.num_negatives=1"], "cmnrl": ["loss.num_negatives=1"]}
     extra["teacher_listnet"] = [f"cache_dir={tmp_path / 'cache'}"]
@@ -409,13 +407,9 @@ def test_layer_lr_decay_gives_each_layer_its_rate_in_the_trainers_optimizer(data
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
 
     from rerankft.modeling.build import build_cross_encoder
-    from rerankft.modeling.freeze import layer_learning_rates
+    from rerankft.modeling.freeze import head_parameter_pattern, layer_learning_rates
     from rerankft.training.losses import build_loss
-    from rerankft.training.trainer import (
-        head_parameter_pattern,
-        training_arguments,
-        training_rows,
-    )
+    from rerankft.training.trainer import training_arguments, training_rows
 
     cfg = compose_cfg("train.learning_rate=1e-4", "train.head_learning_rate=1e-3", "train.layer_lr_decay=0.5")
     model = build_cross_encoder(cfg.model, 48)
@@ -459,6 +453,63 @@ def test_layer_lr_decay_gives_each_layer_its_rate_in_the_trainers_optimizer(data
     assert seen["mapping"][top] == pytest.approx(2e-4) and seen["mapping"][bottom] == pytest.approx(2e-4 * 0.5**5)
     assert seen["mapping"][head_parameter_pattern(model)] == pytest.approx(1e-3)
     assert args.learning_rate_mapping[top] == pytest.approx(1e-4)  # the labelled stage's arguments are left as they were
+
+
+def test_gate_learning_rate_puts_the_segment_gate_alone_on_its_rate_in_both_stages(data, tmp_path, monkeypatch):
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
+
+    from rerankft.modeling.build import build_cross_encoder
+    from rerankft.modeling.freeze import gate_rate, head_parameter_pattern
+    from rerankft.training.losses import build_loss
+    from rerankft.training.trainer import training_arguments, training_rows
+
+    cfg = compose_cfg("train.learning_rate=1e-4", "train.head_learning_rate=1e-3", "train.gate_learning_rate=0.02")
+    model = build_cross_encoder(cfg.model, 48)
+    _, rows, _ = training_rows(cfg, make_mined(data[0], ["q0", "q1"], n_neg=2), 48)
+    loss, _ = build_loss(cfg.loss, model, rows, 4)
+    args = training_arguments(cfg, tmp_path, len(rows), False, head_parameter_pattern(model), None, gate_rate(model, cfg.train))
+    optimizer = CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss).create_optimizer()
+    lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    named = dict(model.named_parameters())
+
+    def lr(suffix: str) -> float:
+        return lr_of[id(next(p for n, p in named.items() if n.endswith(suffix)))]
+
+    assert lr("segment_gate") == pytest.approx(0.02)
+    assert lr("1.scale") == lr("1.bias") == pytest.approx(1e-3)  # the rest of the head keeps the head's rate
+    assert lr("encoder.layer.3.attention.self.query.weight") == pytest.approx(1e-4)
+    assert len(lr_of) == sum(p.requires_grad for p in model.parameters())  # every parameter in exactly one group
+    assert gate_rate(model, compose_cfg().train) == {}  # null: the gate learns at the head's rate, as before
+    assert gate_rate(build_cross_encoder(compose_cfg("model.segment_gate=null").model, 48), cfg.train) == {}  # no gate, no group
+
+    # The label-free stage inherits the labelled stage's mapping, the gate's rate with it.
+    import sentence_transformers.cross_encoder as st_cross_encoder
+
+    import rerankft.training.adapt as adapt_module
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, model, args, **kw):
+            seen["mapping"] = args.learning_rate_mapping
+
+        def train(self):
+            pass
+
+    monkeypatch.setattr(st_cross_encoder, "CrossEncoderTrainer", Recorder)
+    adapt_module.adapt_on_pseudo_queries(cfg, model, make_mined(data[0], ["q2", "q3"], n_neg=2), tmp_path, args)
+    gate_patterns = [k for k, v in seen["mapping"].items() if re.search(k, "model.0.segment_gate")]
+    assert seen["mapping"][gate_patterns[-1]] == pytest.approx(0.02)  # the last matching pattern is the one the trainer applies
+
+
+@pytest.mark.parametrize("key", ["train.gate_learning_rate", "train.head_learning_rate"])
+@pytest.mark.parametrize("value", ["0", "-1e-3", "true", "'fast'"])
+def test_bad_head_or_gate_learning_rate_is_a_config_error_naming_the_key(key, value):
+    from rerankft.config import validate_config
+    from rerankft.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=key):
+        validate_config(compose_cfg(f"{key}={value}"))
 
 
 @pytest.mark.parametrize("value", ["0", "1.5", "-0.5", "true", "'x'"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rerankft.core.io import atomic_path, write_text
+from rerankft.core.io import write_text
 from rerankft.core.systems import FUSED, ORACLE, SEP
 from rerankft.evaluation.curves import training_section
 from rerankft.evaluation.latency import latency_lines, latency_png

@@ -12,7 +12,8 @@ Layer-wise learning-rate decay is the soft form of the same idea (Howard and Rud
 al. 2020, ELECTRA; Sun et al. 2019, "How to fine-tune BERT for text classification?"): the top
 layer learns at ``train.learning_rate``, each layer below at ``decay`` times the one above it, the
 embeddings last. sentence-transformers' ``learning_rate_mapping`` (regex -> learning rate) carries
-it, so the mapping is all that is built here.
+it, so the mapping is all that is built here; the head's and the segment gate's own rates
+(``train.head_learning_rate``, ``train.gate_learning_rate``) are patterns in the same mapping.
 """
 
 from __future__ import annotations
@@ -85,3 +86,36 @@ def freeze_lower_layers(model, layers) -> dict:
                 frozen += param.numel()
     trainable = sum(p.numel() for _, p in named if p.requires_grad)
     return {"layers": layers, "frozen_parameters": frozen, "trainable_parameters": trainable}
+
+
+def head_parameter_pattern(model) -> str:
+    """A regex for the scoring head's parameter names as the trainer's optimizer sees them.
+
+    The optimizer walks ``loss.named_parameters()`` (the model sits at ``loss.model``), so
+    names look like ``model.0.model.classifier.weight`` (cls head; XLM-R's is
+    ``classifier.dense`` / ``classifier.out_proj``) or ``model.2.linear.weight`` (mean head).
+    """
+    from sentence_transformers.base.modules import Dense
+
+    last = len(model) - 1
+    if isinstance(model[last], Dense):
+        return rf"^model\.{last}\.linear\."
+    if type(model[last]).__name__ == "SegmentCosineScore":  # ours, or its copy loaded from a model folder
+        # with the gated body, its cross-segment gate (model.0.segment_gate) learns at the head's rate too
+        return rf"^model\.({last}\.(scale|bias)|0\.segment_gate)$"
+    return r"\.classifier\."
+
+
+GATE_PATTERN = r"^model\.0\.segment_gate$"
+
+
+def gate_rate(model, cfg_train) -> dict[str, float]:
+    """``train.gate_learning_rate``: the segment gate's own rate ({} = it learns at the head's rate).
+
+    One scalar that Adam moves by about its rate per step: at the head's 1e-3 the gate ends two
+    epochs within 0.07 of where it started, so its own rate is what lets training choose how far
+    the query and the passage see each other."""
+    rate = cfg_train.get("gate_learning_rate")
+    if rate is None or not hasattr(model[0], "segment_gate"):
+        return {}
+    return {GATE_PATTERN: float(rate)}

@@ -38,7 +38,12 @@ from rerankft.core.io import append_jsonl, atomic_dir, write_json
 from rerankft.core.runtime import is_main_process
 from rerankft.mining.rows import sample_pairs
 from rerankft.modeling.build import build_cross_encoder, resolve_head
-from rerankft.modeling.freeze import freeze_lower_layers, layer_learning_rates
+from rerankft.modeling.freeze import (
+    freeze_lower_layers,
+    gate_rate,
+    head_parameter_pattern,
+    layer_learning_rates,
+)
 from rerankft.modeling.heads import make_portable
 from rerankft.modeling.names import resolve_model_name
 from rerankft.scoring.loading import resolve_precision as resolve_engine_precision
@@ -80,24 +85,6 @@ class TrainResult:
     base_model: str | None = None  # what "base" means in the benchmark: the model exactly as training started
 
 
-def head_parameter_pattern(model) -> str:
-    """A regex for the scoring head's parameter names as the trainer's optimizer sees them.
-
-    The optimizer walks ``loss.named_parameters()`` (the model sits at ``loss.model``), so
-    names look like ``model.0.model.classifier.weight`` (cls head; XLM-R's is
-    ``classifier.dense`` / ``classifier.out_proj``) or ``model.2.linear.weight`` (mean head).
-    """
-    from sentence_transformers.base.modules import Dense
-
-    last = len(model) - 1
-    if isinstance(model[last], Dense):
-        return rf"^model\.{last}\.linear\."
-    if type(model[last]).__name__ == "SegmentCosineScore":  # ours, or its copy loaded from a model folder
-        # with the gated body, its cross-segment gate (model.0.segment_gate) learns at the head's rate too
-        return rf"^model\.({last}\.(scale|bias)|0\.segment_gate)$"
-    return r"\.classifier\."
-
-
 def resolve_precision(name: str) -> dict[str, bool]:
     """``auto`` = bf16 on a GPU that supports it, fp16 on other GPUs; on a CPU bf16 where it computes
     bf16 natively (AVX512-BF16 or AMX: Cranfield's labelled fine-tune took 570 s instead of 798 s, tuned
@@ -119,7 +106,8 @@ def steps_per_epoch(rows: int, cfg_train: DictConfig) -> int:
     return max(1, rows // per_step if world_size() > 1 else math.ceil(rows / per_step))
 
 
-def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool, head_pattern: str | None, layer_rates=None):
+def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool, head_pattern: str | None, layer_rates=None,
+                       gate_rates=None):
     from sentence_transformers.cross_encoder import CrossEncoderTrainingArguments
 
     t = cfg.train
@@ -136,6 +124,7 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
     lr_mapping = dict(layer_rates or {})  # train.layer_lr_decay (layer_learning_rates); the head's rate is set last, so it wins
     if t.get("head_learning_rate") is not None and head_pattern:
         lr_mapping[head_pattern] = float(t.head_learning_rate)
+    lr_mapping.update(gate_rates or {})  # after the head's pattern, which also matches the gate: the later one wins
     precision = resolve_precision(t.precision)
     return CrossEncoderTrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
@@ -229,7 +218,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
         log.warning("no dev queries (data.dev_fraction=0?): no model selection, the last checkpoint is kept")
 
     layer_rates = layer_learning_rates(model, float(t.learning_rate), t.get("layer_lr_decay"))
-    args = training_arguments(cfg, out_dir, len(rows), has_dev, head_parameter_pattern(model), layer_rates)
+    args = training_arguments(cfg, out_dir, len(rows), has_dev, head_parameter_pattern(model), layer_rates, gate_rate(model, t))
     ppe = pairs_per_example(fmt, rows)
     pairs_per_step = t.batch_size * t.gradient_accumulation_steps * world_size() * ppe
     log_path = out_dir / "train_log.jsonl"
