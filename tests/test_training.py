@@ -403,6 +403,26 @@ def test_bad_freeze_layers_is_a_config_error_naming_the_key(value):
         freeze_lower_layers(model, cfg.train.freeze_layers)  # deeper than MiniLM's 6: refused once the model is known
 
 
+def _adapt_stage_mapping(cfg, model, data, tmp_path, labelled_args, monkeypatch) -> dict:
+    """The learning_rate_mapping the label-free stage hands its trainer (the trainer itself never runs)."""
+    import sentence_transformers.cross_encoder as st_cross_encoder
+
+    import rerankft.training.adapt as adapt_module
+
+    seen = {}
+
+    class Recorder:
+        def __init__(self, model, args, **kw):
+            seen["mapping"] = args.learning_rate_mapping
+
+        def train(self):
+            pass
+
+    monkeypatch.setattr(st_cross_encoder, "CrossEncoderTrainer", Recorder)  # adapt imports it when it runs
+    adapt_module.adapt_on_pseudo_queries(cfg, model, make_mined(data[0], ["q2", "q3"], n_neg=2), tmp_path, labelled_args)
+    return seen["mapping"]
+
+
 def test_layer_lr_decay_gives_each_layer_its_rate_in_the_trainers_optimizer(data, tmp_path, monkeypatch):
     from sentence_transformers.cross_encoder import CrossEncoderTrainer
 
@@ -433,22 +453,8 @@ def test_layer_lr_decay_gives_each_layer_its_rate_in_the_trainers_optimizer(data
     assert layer_learning_rates(model, 1e-4, None) == layer_learning_rates(model, 1e-4, 1.0) == {}
 
     # The label-free stage at its own rate (adapt.learning_rate): the layers' rates follow it, the head's stays.
-    import rerankft.training.adapt as adapt_module
-
-    seen = {}
-
-    class Recorder:
-        def __init__(self, model, args, **kw):
-            seen["mapping"] = args.learning_rate_mapping
-
-        def train(self):
-            pass
-
     cfg.adapt.learning_rate = 2e-4
-    import sentence_transformers.cross_encoder as st_cross_encoder
-
-    monkeypatch.setattr(st_cross_encoder, "CrossEncoderTrainer", Recorder)  # adapt imports it when it runs
-    adapt_module.adapt_on_pseudo_queries(cfg, model, make_mined(data[0], ["q2", "q3"], n_neg=2), tmp_path, args)
+    seen = {"mapping": _adapt_stage_mapping(cfg, model, data, tmp_path, args, monkeypatch)}
     top, bottom = (rf"(^|\.)encoder\.layer\.{i}\." for i in (5, 0))
     assert seen["mapping"][top] == pytest.approx(2e-4) and seen["mapping"][bottom] == pytest.approx(2e-4 * 0.5**5)
     assert seen["mapping"][head_parameter_pattern(model)] == pytest.approx(1e-3)
@@ -483,23 +489,9 @@ def test_gate_learning_rate_puts_the_segment_gate_alone_on_its_rate_in_both_stag
     assert gate_rate(build_cross_encoder(compose_cfg("model.segment_gate=null").model, 48), cfg.train) == {}  # no gate, no group
 
     # The label-free stage inherits the labelled stage's mapping, the gate's rate with it.
-    import sentence_transformers.cross_encoder as st_cross_encoder
-
-    import rerankft.training.adapt as adapt_module
-
-    seen = {}
-
-    class Recorder:
-        def __init__(self, model, args, **kw):
-            seen["mapping"] = args.learning_rate_mapping
-
-        def train(self):
-            pass
-
-    monkeypatch.setattr(st_cross_encoder, "CrossEncoderTrainer", Recorder)
-    adapt_module.adapt_on_pseudo_queries(cfg, model, make_mined(data[0], ["q2", "q3"], n_neg=2), tmp_path, args)
-    gate_patterns = [k for k, v in seen["mapping"].items() if re.search(k, "model.0.segment_gate")]
-    assert seen["mapping"][gate_patterns[-1]] == pytest.approx(0.02)  # the last matching pattern is the one the trainer applies
+    mapping = _adapt_stage_mapping(cfg, model, data, tmp_path, args, monkeypatch)
+    gate_patterns = [k for k in mapping if re.search(k, "model.0.segment_gate")]
+    assert mapping[gate_patterns[-1]] == pytest.approx(0.02)  # the last matching pattern is the one the trainer applies
 
 
 @pytest.mark.parametrize("key", ["train.gate_learning_rate", "train.head_learning_rate"])
