@@ -25,6 +25,7 @@ from rerankft.core.errors import ConfigError
 # BERT / RoBERTa / XLM-R names: "...embeddings.word_embeddings.weight", "...encoder.layer.3.attention..."
 _EMBEDDINGS = re.compile(r"(^|\.)embeddings\.")
 _LAYER = re.compile(r"(^|\.)encoder\.layer\.(\d+)\.")
+_GATE = r"model\.0\.segment_gate"  # the gated body's one cross-segment scalar, as the optimizer names it
 
 
 def freeze_setting(value) -> int:
@@ -102,11 +103,11 @@ def head_parameter_pattern(model) -> str:
         return rf"^model\.{last}\.linear\."
     if type(model[last]).__name__ == "SegmentCosineScore":  # ours, or its copy loaded from a model folder
         # with the gated body, its cross-segment gate (model.0.segment_gate) learns at the head's rate too
-        return rf"^model\.({last}\.(scale|bias)|0\.segment_gate)$"
+        return rf"^(model\.{last}\.(scale|bias)|{_GATE})$"
     return r"\.classifier\."
 
 
-GATE_PATTERN = r"^model\.0\.segment_gate$"
+GATE_PATTERN = rf"^{_GATE}$"
 
 
 def gate_rate(model, cfg_train) -> dict[str, float]:
