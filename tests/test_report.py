@@ -160,7 +160,7 @@ def test_latency_percentiles_in_the_report_and_a_quality_against_latency_plot(tm
 def test_query_latency_scores_each_query_alone_without_the_cache():
     from types import SimpleNamespace
 
-    from rerankft.evaluation.benchmark import query_latency
+    from rerankft.evaluation.cost import query_latency
     from rerankft.scoring.reranker import Reranker
 
     class Fake:

@@ -15,7 +15,6 @@ order: positives the first stage missed are never injected, so Recall@k for k >=
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import re
@@ -39,6 +38,7 @@ from rerankft.core.settings import select
 from rerankft.core.systems import FUSED, ORACLE, SEP, is_reranked, system
 from rerankft.evaluation import report
 from rerankft.evaluation.compare import compare_systems, headroom
+from rerankft.evaluation.cost import cost_record, query_latency
 from rerankft.evaluation.fusion_fit import signal_runs
 from rerankft.evaluation.rankings import oracle_rankings, rerank_with_tail
 from rerankft.evaluation.rerankers import (
@@ -130,53 +130,6 @@ def _reranked_first_stages(cfg, fs_runs: Mapping[str, Run], chosen: str | None =
     return reranked
 
 
-def _cost(wall: float, used: dict, n_queries: int, n_candidates: int, spec: str) -> dict:
-    pairs = int(used.get("pairs", n_candidates))
-    return {
-        # Wall time of the whole rerank_run call (pair building, tokenizing, model, cache look-ups).
-        "wall_s": round(wall, 3),
-        "ms_per_query": round(1000 * wall / max(1, n_queries), 2),
-        "pairs": pairs,
-        "pairs_per_s": round(pairs / wall, 1) if wall > 0 else None,
-        "scored_pairs": used.get("scored"),  # run through the model (not cache hits, not duplicates)
-        "cache_hits": used.get("cache_hits"),
-        "truncated_pairs": used.get("truncated_pairs"),
-        "long_docs": used.get("long_docs"),
-        "windowed_passages": used.get("windowed_passages"),  # passages longer than one window (long_docs != truncate)
-        "windows": used.get("windows"),  # the windows those passages were read as
-        "backend": used.get("backend"),
-        "precision": used.get("precision"),
-        "device": used.get("device"),
-        "max_length": used.get("max_length"),
-        "model": spec,
-    }
-
-
-def query_latency(reranker, dataset, candidates: Run, top_k: int, query_ids: list[str], n: int) -> dict | None:
-    """Per-query latency as a search system sees it: each of ``n`` queries' top_k candidates scored
-    alone (one call per query, score cache off), in ms: p50, p95, max.
-
-    The benchmark's own wall time scores all queries' pairs together in length-sorted batches, which
-    is throughput, not what one user's query waits for.
-    """
-    import numpy as np
-
-    qids = [q for q in sorted(query_ids) if candidates.get(q)][:max(0, n)]
-    if not qids or not hasattr(reranker, "score"):
-        return None
-    times = []
-    # Reranker.uncached: no score cache (a latency from cache hits measures SQLite); other libraries' rerankers have none.
-    with (reranker.uncached() if hasattr(reranker, "uncached") else contextlib.nullcontext()):
-        for q in qids:
-            docs = ranked_ids(candidates[q])[:top_k]
-            pairs = [(dataset.queries[q], dataset.doc_text(d)) for d in docs]
-            t0 = time.perf_counter()
-            reranker.score(pairs)
-            times.append(1000 * (time.perf_counter() - t0))
-    return {"queries": len(times), "p50_ms": round(float(np.percentile(times, 50)), 1),
-            "p95_ms": round(float(np.percentile(times, 95)), 1), "max_ms": round(max(times), 1)}
-
-
 def _fused_scores(cfg, dataset, reranked: Run, candidates: Run, weight, signal_models: Mapping[str, str]) -> Run:
     """A fitted fusion applied to test scores: a float is the old single first-stage weight, a dict
     weights the exact BM25 / dense scores of every candidate (:mod:`rerankft.evaluation.fusion_fit`),
@@ -205,7 +158,7 @@ def _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_
             used = distributed.sum_counts(_stats_delta(before, dict(getattr(reranker, "stats", {}) or {})))
             rankings[sys_name] = rerank_with_tail(fs_runs[fs], reranked, s.top_k)
             n_candidates = sum(len(v) for v in candidates[fs].values())
-            cost[sys_name] = {**_cost(wall, used, len(query_ids), n_candidates, spec), "processes": distributed.world_size()}
+            cost[sys_name] = {**cost_record(wall, used, len(query_ids), n_candidates, spec), "processes": distributed.world_size()}
             # Latency is one query on one process: rank 0 measures it while the others wait.
             latency = query_latency(reranker, dataset, candidates[fs], s.top_k, query_ids, s.latency_queries) \
                 if distributed.rank() == 0 else None

@@ -1,6 +1,6 @@
 """Quality against per-query latency: the trade-off a user picks a reranker by.
 
-Latency comes from :func:`rerankft.evaluation.benchmark.query_latency` (each sampled query's
+Latency comes from :func:`rerankft.evaluation.cost.query_latency` (each sampled query's
 candidates scored alone, score cache off); quality is the benchmark's primary measure.
 """
 
