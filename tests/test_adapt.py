@@ -287,3 +287,66 @@ def test_adapt_switches_name_their_key():
     for key in ("adapt.compare", "adapt.select"):
         with pytest.raises(ConfigError, match=f"{key}='yes' is invalid"):
             validate_config(compose("train", f"{key}=yes"))
+
+
+def _mined(prefix: str, n: int):
+    """n ntuples rows, queries ``<prefix>0..``, each with its own positive and two negatives."""
+    from rerankft.mining.rows import MinedRow, MiningResult
+
+    corpus = {f"{prefix}{kind}{i}": {"title": "", "text": f"{prefix} {kind} passage {i}"} for i in range(n) for kind in "pab"}
+    queries = {f"{prefix}{i}": f"{prefix} query {i}" for i in range(n)}
+    ds = RetrievalDataset(name=prefix, corpus=corpus, queries=queries, qrels={})
+    rows = [MinedRow(f"{prefix}{i}", f"{prefix}p{i}", 1, 9.0, [f"{prefix}a{i}", f"{prefix}b{i}"], [2.0, 1.0], 2) for i in range(n)]
+    return MiningResult(dataset=ds, rows=rows, negatives_per_row=2)
+
+
+def test_replay_mixes_a_seeded_share_of_pseudo_query_rows_into_the_labelled_rows():
+    from rerankft.training.adapt import replay_rows
+    from tests.test_reliability import compose
+
+    labelled, pseudo = _mined("lab", 8), _mined("pse", 20)
+    rows = labelled.to_dataset("ntuples")
+    cfg = compose("train", "adapt.replay=0.5")
+    mixed = replay_rows(cfg, rows, pseudo, "ntuples")
+    queries = mixed["query"]
+    assert len(mixed) == 12 and queries[:8] == rows["query"]  # every labelled row, then 4 pseudo-query rows
+    assert all(q.startswith("pse query") for q in queries[8:]) and len(set(queries[8:])) == 4
+    assert mixed["negative_1"][8:] == [q.replace("query", "a passage") for q in queries[8:]]  # whole rows, not shuffled columns
+    assert replay_rows(cfg, rows, pseudo, "ntuples")["query"] == queries  # seeded by train.seed
+    cfg.train.seed = 7
+    assert replay_rows(cfg, rows, pseudo, "ntuples")["query"][8:] != queries[8:]
+    cfg.adapt.replay = 1
+    assert len(replay_rows(cfg, labelled.to_dataset("ntuples"), _mined("pse", 3), "ntuples")) == 11  # at most every pseudo row once
+    assert replay_rows(cfg, rows, None, "ntuples") is rows  # adapt=none: nothing to replay
+    cfg.adapt.replay = 0
+    assert replay_rows(cfg, rows, pseudo, "ntuples") is rows
+
+
+@pytest.mark.parametrize("override,message", [
+    ("adapt.replay=1.5", r"adapt.replay=1.5 is invalid"),
+    ("adapt.replay=-0.1", r"adapt.replay=-0.1 is invalid"),
+    ("adapt.replay=true", r"adapt.replay=True is invalid"),
+    ("adapt.replay=lots", r"adapt.replay='lots' is invalid"),
+    ("loss.residual=0.5", "adapt.replay with loss.residual"),
+])
+def test_replay_settings_name_their_key(override, message):
+    from rerankft.training.adapt import replay_rows
+    from tests.test_reliability import compose
+
+    cfg = compose("train", "adapt.replay=0.25", override)
+    with pytest.raises(ConfigError, match=message):
+        replay_rows(cfg, _mined("lab", 4).to_dataset("ntuples"), _mined("pse", 4), "ntuples")
+
+
+def test_replay_refuses_rows_of_another_shape():
+    from rerankft.training.adapt import replay_rows
+    from tests.test_reliability import compose
+
+    cfg = compose("train", "adapt.replay=0.25")
+    rows = _mined("lab", 4).to_dataset("ntuples")  # two negatives a row
+    narrow = _mined("pse", 4)
+    for r in narrow.rows:  # pseudo-query rows with one negative: another ntuples shape
+        r.negatives, r.negative_scores, r.n_hard = r.negatives[:1], r.negative_scores[:1], 1
+    narrow.negatives_per_row = 1
+    with pytest.raises(ConfigError, match="adapt.replay: the pseudo-query rows"):
+        replay_rows(cfg, rows, narrow, "ntuples")

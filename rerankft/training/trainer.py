@@ -55,6 +55,7 @@ from rerankft.training.adapt import (
     adapt_on_pseudo_queries,
     adapt_once,
     load_adapted_state,
+    replay_rows,
     save_adapted_state,
 )
 from rerankft.training.dev_eval import DEV_METRIC_KEY, DevRerankEvaluator
@@ -165,8 +166,9 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
     )
 
 
-def training_rows(cfg: DictConfig, mined, max_length: int | None, model=None):
+def training_rows(cfg: DictConfig, mined, max_length: int | None, model=None, adapt_mined=None):
     """The mined negatives in the shape the loss needs; distillation rows get teacher scores.
+    ``adapt_mined``: the pseudo-query rows ``adapt.replay`` mixes in (:func:`replay_rows`).
 
     With ``model`` (the model about to train), long passages become their best window first
     (``train.long_docs``), so a teacher scores the very text the student will read. Returns
@@ -176,6 +178,7 @@ def training_rows(cfg: DictConfig, mined, max_length: int | None, model=None):
     rows = mined.to_dataset(fmt, grade_weights=bool(cfg.loss.get("grade_weights")))
     if len(rows) == 0:
         raise ConfigError("mining produced no training rows: check data.splits.train and the miner settings (configs/miner)")
+    rows = replay_rows(cfg, rows, adapt_mined, fmt)
     windows = None
     if model is not None:
         rows, windows = training_windows(cfg, rows, model)
@@ -205,7 +208,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     frozen = freeze_lower_layers(model, t.get("freeze_layers", 0))  # both stages train what is left
     head = resolve_head(cfg.model.head, resolve_model_name(cfg.model.name))
     base_model = _save_base_model(model, head, cfg.model.name, out_dir, is_main)
-    fmt, rows, windows = training_rows(cfg, mined, int(t.max_length), model)
+    fmt, rows, windows = training_rows(cfg, mined, int(t.max_length), model, adapt_mined)
     loss, loss_args = build_loss(cfg.loss, model, rows, int(t.batch_size))
     attach_offsets(loss, mined, cfg, residual_weight(cfg, "labelled"))  # loss.residual: learn what BM25 misses
 
