@@ -144,6 +144,9 @@ def _check_adapt(cfg: DictConfig) -> None:
     if range_min is not None and (isinstance(range_min, bool) or not isinstance(range_min, int) or not 0 <= range_min < (range_max or 100)):
         raise ConfigError(f"adapt.range_min={range_min!r} is invalid: expected null or an integer from 0 to below miner.range_max ({range_max})")
     _check_offset_weight(cfg, "adapt.residual", "null (= loss.residual) or ")
+    _check_share(cfg, "adapt.replay", " of the labelled rows (0: none)")
+    if select(cfg, "adapt.replay") and (select(cfg, "loss.residual") or 0) > 0:
+        raise ConfigError("adapt.replay with loss.residual > 0: the pseudo-query rows carry no BM25 offsets; set one of them to 0")
     for key in ("adapt.select", "adapt.compare"):
         if not isinstance(select(cfg, key, False), bool):
             raise ConfigError(f"{key}={select(cfg, key)!r} is invalid: expected true or false")
@@ -185,12 +188,17 @@ def _check_eval(cfg: DictConfig) -> None:
         raise ConfigError(f"eval.rerank_first_stages={wanted!r}: give a list of first stages, null (all) or dev (the one chosen on dev)")
 
 
+def _check_share(cfg: DictConfig, key: str, zero_means: str) -> None:
+    """``key``: null or a number from 0 to 1."""
+    share = select(cfg, key)
+    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1):
+        raise ConfigError(f"{key}={share!r} is invalid: expected a share between 0 and 1{zero_means}")
+
+
 def _check_prior(cfg: DictConfig) -> None:
     """dev.min_stability is a share; dev.prior names a first stage, alone or >>tuned[+fusion] (where that first
     stage is not in eval.first_stages, the prior is simply not available and the dev maximum is final)."""
-    share = select(cfg, "dev.min_stability")
-    if share is not None and (isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1):
-        raise ConfigError(f"dev.min_stability={share!r} is invalid: expected a share between 0 and 1 (0: always the dev maximum)")
+    _check_share(cfg, "dev.min_stability", " (0: always the dev maximum)")
     pool = select(cfg, "dev.pool")
     if pool is not None and str(pool) not in POOLS:
         raise ConfigError(f"dev.pool={pool!r} is invalid: use one of {', '.join(POOLS)}")

@@ -329,13 +329,13 @@ def test_replay_mixes_a_seeded_share_of_pseudo_query_rows_into_the_labelled_rows
     ("adapt.replay=lots", r"adapt.replay='lots' is invalid"),
     ("loss.residual=0.5", "adapt.replay with loss.residual"),
 ])
-def test_replay_settings_name_their_key(override, message):
-    from rerankft.training.adapt import replay_rows
+def test_replay_settings_are_checked_before_anything_runs(override, message):
+    from rerankft.config import validate_config
     from tests.test_reliability import compose
 
-    cfg = compose("train", "adapt.replay=0.25", override)
+    validate_config(compose("train", "adapt.replay=0.25"))
     with pytest.raises(ConfigError, match=message):
-        replay_rows(cfg, _mined("lab", 4).to_dataset("ntuples"), _mined("pse", 4), "ntuples")
+        validate_config(compose("train", "adapt.replay=0.25", override))
 
 
 def test_replay_refuses_rows_of_another_shape():

@@ -182,13 +182,9 @@ def replay_rows(cfg: DictConfig, rows, adapt_mined, fmt: str):
     """
     import datasets
 
-    share = cfg.adapt.get("replay") or 0
-    if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 <= share <= 1:
-        raise ConfigError(f"adapt.replay={share!r} is invalid: expected a share of the labelled rows between 0 and 1")
+    share = cfg.adapt.get("replay") or 0  # a share from 0 to 1, and not with loss.residual: validate_config
     if not share or adapt_mined is None:
         return rows
-    if residual_weight(cfg, "labelled") > 0:
-        raise ConfigError("adapt.replay with loss.residual > 0: the pseudo-query rows carry no BM25 offsets; set one of them to 0")
     extra = adapt_mined.to_dataset(fmt, grade_weights=bool(cfg.loss.get("grade_weights")))
     if sorted(extra.column_names) != sorted(rows.column_names):
         raise ConfigError(f"adapt.replay: the pseudo-query rows in format {fmt!r} have columns {extra.column_names}, "
