@@ -27,7 +27,6 @@ from rerankft.core.runs import Run, ranked_ids
 from rerankft.scoring.reranker import STAT_COUNTERS
 
 
-
 def check_keep(keep: Any) -> int:
     if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
         raise ConfigError(f"rerank.cascade.keep must be a positive integer (candidates the full model rescores), got {keep!r}")

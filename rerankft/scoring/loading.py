@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,15 @@ def resolve_precision(precision: str, backend: str, device) -> str:
     if kind == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if kind == "cpu" and hardware.native_bf16_cpu() else "fp32"
+
+
+def autocast(precision: str, device):
+    """The scoring forward's context: nothing for fp32, else torch autocast to fp16/bf16 on ``device``'s type."""
+    if precision == "fp32":
+        return nullcontext()
+    import torch
+
+    return torch.autocast(device_type=device.type, dtype=torch.float16 if precision == "fp16" else torch.bfloat16)
 
 
 def cross_encoder_check(path: str | os.PathLike) -> tuple[bool, str]:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
@@ -35,11 +35,17 @@ from rerankft.core.errors import ConfigError, DataError, ModelError
 from rerankft.core.runs import Run, ranked_ids
 from rerankft.core.runtime import raise_if_interrupted
 from rerankft.modeling.names import resolve_model_name
-from rerankft.scoring.batching import BATCH_OVERHEAD_PAIRS, MAX_BATCH_PAIRS, cheapest_batches, check_pairs  # noqa: F401
+from rerankft.scoring.batching import (  # noqa: F401
+    BATCH_OVERHEAD_PAIRS,
+    MAX_BATCH_PAIRS,
+    cheapest_batches,
+    check_pairs,
+)
 from rerankft.scoring.empty import demote_empty, demote_empty_in_run
 from rerankft.scoring.fingerprint import model_fingerprint, module_fingerprint
 from rerankft.scoring.fusion import fuse_signals, fusion_inputs
 from rerankft.scoring.loading import (
+    autocast,
     check_engine_settings,
     load_cross_encoder,
     resolve_precision,
@@ -49,8 +55,8 @@ from rerankft.scoring.score_cache import ScoreCache, scores_through_cache
 from rerankft.scoring.tokens import (
     can_pad_ourselves,
     count_truncated,
-    processing_kwargs,
-    tokenize,
+    padded_batch,
+    pair_lengths,
 )
 from rerankft.scoring.windows import Windowing, plan_windows, windowing_kwargs
 
@@ -344,14 +350,6 @@ class Reranker:
         cap = MAX_BATCH_PAIRS if self.batch_size is None else min(MAX_BATCH_PAIRS, self.batch_size)
         return cheapest_batches(lengths, self.batch_tokens, cap)
 
-    def _autocast(self):
-        import torch
-
-        if self.precision == "fp32":
-            return nullcontext()
-        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
-        return torch.autocast(device_type=self.model.device.type, dtype=dtype)
-
     def _score_uncached(self, pairs: list[tuple[str, str]], desc: str | None = None) -> np.ndarray:
         import torch
         from sentence_transformers.util import batch_to_device
@@ -359,30 +357,17 @@ class Reranker:
 
         model = self.model
         model.eval()
-        if self._fast_path:
-            feats = tokenize(self.model, pairs, self.max_length)
-            lengths = np.fromiter((len(x) for x in feats["input_ids"]), dtype=np.int64, count=len(pairs))
-        else:
-            ids = self.tokenizer(
-                [q for q, _ in pairs], [p for _, p in pairs], truncation="longest_first", max_length=self.max_length
-            )["input_ids"]
-            lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(pairs))
+        feats, lengths = pair_lengths(model, pairs, self.max_length, self._fast_path)
         self.stats["truncated_pairs"] += count_truncated(self.tokenizer, pairs, self.max_length, lengths)
 
         results: list[np.ndarray | None] = [None] * len(pairs)
         show = self.show_progress if self.show_progress is not None else (desc is not None and len(pairs) > 1000)
         bar = tqdm(total=len(pairs), desc=desc or "rerank", unit="pair", disable=not show, leave=False)
         activation = model.activation_fn
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), autocast(self.precision, model.device):
             for idx in self._batches(lengths):
                 raise_if_interrupted()  # a Ctrl-C swallowed by some __del__ still stops scoring here
-                if self._fast_path:
-                    batch = self.tokenizer.pad({k: [v[i] for i in idx] for k, v in feats.items()}, return_tensors="pt")
-                    batch = dict(batch)
-                    batch["modality"] = "text"
-                else:
-                    batch = model.preprocess([pairs[i] for i in idx], processing_kwargs=processing_kwargs(self.max_length, pad=True))
-                batch = batch_to_device(batch, model.device)
+                batch = batch_to_device(padded_batch(model, pairs, idx, feats, self.max_length), model.device)
                 scores = model(batch)["scores"]
                 # The same post-processing as CrossEncoder._inference: upcast, activation, squeeze.
                 if torch.is_floating_point(scores) and torch.finfo(scores.dtype).bits < 32:

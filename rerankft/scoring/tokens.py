@@ -50,6 +50,30 @@ def tokenize(model, pairs: list[tuple[str, str]], max_length: int) -> dict[str, 
     return {k: v for k, v in feats.items() if isinstance(v, list)}
 
 
+def pair_lengths(model, pairs: list[tuple[str, str]], max_length: int, fast_path: bool) -> tuple[dict | None, np.ndarray]:
+    """(unpadded features or None, each pair's token length after truncation).
+
+    On the fast path the features are kept, so each batch is only padded (:func:`padded_batch`);
+    otherwise only the lengths are needed here and ``preprocess`` tokenizes batch by batch.
+    """
+    if fast_path:
+        feats = tokenize(model, pairs, max_length)
+        ids = feats["input_ids"]
+    else:
+        feats = None
+        ids = model.tokenizer([q for q, _ in pairs], [p for _, p in pairs], truncation="longest_first", max_length=max_length)["input_ids"]
+    return feats, np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(pairs))
+
+
+def padded_batch(model, pairs: list[tuple[str, str]], idx: np.ndarray, feats: dict | None, max_length: int) -> dict:
+    """The model's input for the pairs ``idx``, padded to their longest: from ``feats`` (fast path) or ``preprocess``."""
+    if feats is None:
+        return model.preprocess([pairs[i] for i in idx], processing_kwargs=processing_kwargs(max_length, pad=True))
+    batch = dict(model.tokenizer.pad({k: [v[i] for i in idx] for k, v in feats.items()}, return_tensors="pt"))
+    batch["modality"] = "text"
+    return batch
+
+
 def count_truncated(tokenizer, pairs: Sequence[tuple[str, str]], max_length: int, lengths: np.ndarray | None = None) -> int:
     """How many pairs are longer than ``max_length`` tokens (special tokens included), i.e. get cut.
 
