@@ -11,7 +11,7 @@ from rerankft.core.metrics import parse_measures
 from rerankft.core.settings import select, stage_loss
 from rerankft.core.systems import FUSED, POOLS, first_stage_of, reranker_of
 from rerankft.data.dataset import dev_folds, dev_seed, train_queries
-from rerankft.mining.pseudo import SOURCES
+from rerankft.mining.pseudo import FOCUS, SOURCES
 from rerankft.mining.rows import FORMATS
 from rerankft.mining.teacher import FORMAT as TEACHER_FORMAT
 from rerankft.mining.teacher import check_teacher_settings
@@ -145,6 +145,14 @@ def _check_adapt(cfg: DictConfig) -> None:
         raise ConfigError(f"adapt.range_min={range_min!r} is invalid: expected null or an integer from 0 to below miner.range_max ({range_max})")
     _check_offset_weight(cfg, "adapt.residual", "null (= loss.residual) or ")
     _check_share(cfg, "adapt.replay", " of the labelled rows (0: none)")
+    focus = select(cfg, "adapt.focus", "corpus")
+    if focus not in FOCUS:
+        raise ConfigError(f"adapt.focus={focus!r} is unknown: use one of {', '.join(FOCUS)}")
+    if focus == "queries":
+        _positive_int(cfg, "adapt.focus_depth")
+        if dev_folds(cfg):
+            raise ConfigError("adapt.focus=queries with dev.folds is not supported: the focus would read every fold's dev "
+                              "queries; use adapt.focus=corpus")
     if select(cfg, "adapt.replay") and (select(cfg, "loss.residual") or 0) > 0:
         raise ConfigError("adapt.replay with loss.residual > 0: the pseudo-query rows carry no BM25 offsets; set one of them to 0")
     for key in ("adapt.select", "adapt.compare"):

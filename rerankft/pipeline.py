@@ -138,7 +138,8 @@ def _training_rows(cfg: DictConfig, dataset, train_qrels, retriever, out: Path |
     from the corpus; with loss=teacher_listnet both are also graded into lists by BM25 and dense.
     ``out``: where mining.json / mining_pseudo.json go (None on ranks other than 0)."""
     teachers = teacher_signals(cfg)  # {} unless the loss trains on teacher-graded lists
-    return _labelled_rows(cfg, dataset, train_qrels, retriever, teachers, out), _pseudo_rows(cfg, dataset, retriever, teachers, out)
+    return (_labelled_rows(cfg, dataset, train_qrels, retriever, teachers, out),
+            _pseudo_rows(cfg, dataset, retriever, teachers, out, train_qrels))
 
 
 def _labelled_rows(cfg: DictConfig, dataset, train_qrels, retriever, teachers: dict, out: Path | None):
@@ -149,11 +150,17 @@ def _labelled_rows(cfg: DictConfig, dataset, train_qrels, retriever, teachers: d
     return mined
 
 
-def _pseudo_rows(cfg: DictConfig, dataset, retriever, teachers: dict, out: Path | None):
-    """The label-free stage's rows (None with adapt=none): they read no label, so a cross-fitted run mines them once."""
+def _pseudo_rows(cfg: DictConfig, dataset, retriever, teachers: dict, out: Path | None, train_qrels=None):
+    """The label-free stage's rows (None with adapt=none): they read no label, so a cross-fitted run mines them once.
+    With adapt.focus=queries their source passages come first from the first stage's top adapt.focus_depth for
+    ``train_qrels``' queries (their texts only; never the dev queries', which judge the result)."""
     if cfg.adapt.kind == "none":
         return None
-    pseudo = pseudo_query_dataset(dataset, cfg.adapt, seed=cfg.train.seed)
+    focus = None
+    if cfg.adapt.get("focus", "corpus") == "queries":
+        run = retriever.retrieve(dataset, sorted(train_qrels), k=int(cfg.adapt.focus_depth))
+        focus = {d for ranked in run.values() for d in ranked}
+    pseudo = pseudo_query_dataset(dataset, cfg.adapt, seed=cfg.train.seed, focus=focus)
     adapt_mined = mine_hard_negatives(pseudo, pseudo.split(PSEUDO_SPLIT), retriever, pseudo_miner(cfg.adapt, cfg.miner))
     grade_lists(adapt_mined, pseudo.split(PSEUDO_SPLIT), teachers, cfg, pseudo=True)
     if out is not None:

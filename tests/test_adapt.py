@@ -50,6 +50,40 @@ def test_sampling_is_seeded_and_bounded():
     assert len(a.queries) == 1 and a.queries == b.queries and a.qrels == b.qrels
 
 
+def test_focus_passages_are_sampled_first_then_the_rest_of_the_corpus():
+    for seed in range(6):
+        first = pseudo_query_dataset(corpus_dataset(), cfg(passages=1), seed=seed, focus={"d3"})
+        assert list(first.queries.values()) == ["a duplicate"]  # d3's title, whatever the seed
+        both = pseudo_query_dataset(corpus_dataset(), cfg(passages=2), seed=seed, focus={"d3"})
+        assert list(both.queries.values())[0] == "a duplicate" and len(both.queries) == 2  # then the rest
+    plain = [list(pseudo_query_dataset(corpus_dataset(), cfg(passages=1), seed=s).queries.values())[0] for s in range(6)]
+    assert set(plain) != {"a duplicate"}  # without a focus the seeds draw other passages first
+
+
+def test_focus_reads_the_training_queries_top_ranks_and_never_the_dev_queries(monkeypatch):
+    import rerankft.pipeline as pipeline
+    from tests.test_reliability import compose
+
+    class Ranker:
+        asked: list = []
+
+        def retrieve(self, dataset, qids, k):
+            self.asked += [(q, k) for q in qids]
+            return {q: {"d3": 2.0, "d4": 1.0} for q in qids}
+
+    seen = {}
+    monkeypatch.setattr(pipeline, "mine_hard_negatives", lambda pseudo, qrels, retriever, miner: seen.setdefault("ds", pseudo))
+    monkeypatch.setattr(pipeline, "grade_lists", lambda *a, **k: None)
+    cfg = compose("train", "adapt.focus=queries", "adapt.focus_depth=2", "adapt.passages=1")
+    ranker = Ranker()
+    pipeline._pseudo_rows(cfg, corpus_dataset(), ranker, {}, None, {"t1": {"d2": 1}, "t2": {"d1": 1}})
+    assert ranker.asked == [("t1", 2), ("t2", 2)]  # the training queries only, at adapt.focus_depth
+    assert list(seen["ds"].queries.values()) == ["a duplicate"]  # d3, the focus's one passage with a query to give
+    ranker.asked = []
+    pipeline._pseudo_rows(compose("train", "adapt.passages=1"), corpus_dataset(), ranker, {}, None, {"t1": {"d2": 1}})
+    assert ranker.asked == []  # adapt.focus=corpus (the default) ranks nothing
+
+
 @pytest.mark.parametrize("override,message", [({"source": "abstract"}, "adapt.source='abstract' is unknown"),
                                               ({"span_words": [9, 3]}, "are invalid")])
 def test_bad_settings_name_the_key(override, message):
@@ -70,14 +104,17 @@ def test_a_corpus_without_titles_or_long_bodies_is_one_clear_error():
                                               ("adapt.replay=1.5", r"adapt.replay=1.5 is invalid"),
                                               ("adapt.replay=-0.1", r"adapt.replay=-0.1 is invalid"),
                                               ("adapt.replay=true", r"adapt.replay=True is invalid"),
-                                              ("adapt.replay=lots", r"adapt.replay='lots' is invalid")])
+                                              ("adapt.replay=lots", r"adapt.replay='lots' is invalid"),
+                                              ("adapt.focus=nearby", "adapt.focus='nearby' is unknown"),
+                                              ("adapt.focus=queries adapt.focus_depth=0", "adapt.focus_depth=0 is invalid"),
+                                              ("adapt.focus=queries dev.folds=3", "adapt.focus=queries with dev.folds")])
 def test_adapt_settings_are_checked_before_anything_runs(override, message):
     from rerankft.config import validate_config
     from tests.test_reliability import compose
 
     validate_config(compose("train", "adapt=none"))
     with pytest.raises(ConfigError, match=message):
-        validate_config(compose("train", "adapt=pseudo_queries", override))
+        validate_config(compose("train", "adapt=pseudo_queries", *override.split()))
 
 
 def test_pseudo_queries_may_mine_from_the_top_ranks_the_labelled_miner_skips():

@@ -26,6 +26,7 @@ from rerankft.core.errors import ConfigError
 from rerankft.data.dataset import RetrievalDataset
 
 SOURCES = ("auto", "title", "span")
+FOCUS = ("corpus", "queries")  # adapt.focus: where the source passages are drawn from first
 SPLIT = "pseudo"
 
 
@@ -54,8 +55,12 @@ def _span(words: list[str], lo: int, hi: int, rng) -> tuple[str, str] | None:
     return " ".join(words[start:start + n]), " ".join(words[:start] + words[start + n:])
 
 
-def pseudo_query_dataset(dataset: RetrievalDataset, cfg_adapt, seed: int) -> RetrievalDataset:
-    """A collection of pseudo-queries over ``dataset``'s corpus, qrels in split ``pseudo``."""
+def pseudo_query_dataset(dataset: RetrievalDataset, cfg_adapt, seed: int, focus=None) -> RetrievalDataset:
+    """A collection of pseudo-queries over ``dataset``'s corpus, qrels in split ``pseudo``.
+
+    ``focus`` (``adapt.focus=queries``: the passages the first stage ranks high for the labelled
+    training queries): these are sampled first, in a seeded order, the rest of the corpus after them;
+    None samples the whole corpus alike."""
     source = str(cfg_adapt.get("source", "auto"))
     if source not in SOURCES:
         raise ConfigError(f"adapt.source={source!r} is unknown: use one of {', '.join(SOURCES)}")
@@ -72,7 +77,11 @@ def pseudo_query_dataset(dataset: RetrievalDataset, cfg_adapt, seed: int) -> Ret
     ids = sorted(d for d, b in bodies.items() if b)
     corpus = {d: {"title": "", "text": bodies[d]} for d in ids}
     queries, qrels = {}, {}
-    for d in (ids[i] for i in rng.permutation(len(ids))):
+    order = [ids[i] for i in rng.permutation(len(ids))]
+    if focus is not None:  # a stable sort: the focus first, each part in the seeded order
+        first = set(focus)
+        order.sort(key=lambda d: d not in first)
+    for d in order:
         if len(queries) >= n:
             break
         title = " ".join(str(dataset.corpus[d].get("title") or "").split())
