@@ -36,7 +36,7 @@ from rerankft.evaluation.rerankers import (
 )
 from rerankft.mining.miner import mine_hard_negatives
 from rerankft.mining.pseudo import SPLIT as PSEUDO_SPLIT
-from rerankft.mining.pseudo import pseudo_miner, pseudo_query_dataset
+from rerankft.mining.pseudo import focus_passages, pseudo_miner, pseudo_query_dataset
 from rerankft.mining.teacher import grade_lists, teacher_signals
 from rerankft.publish.hub import preflight as hub_preflight
 from rerankft.publish.hub import publish, push_run
@@ -156,10 +156,7 @@ def _pseudo_rows(cfg: DictConfig, dataset, retriever, teachers: dict, out: Path 
     ``train_qrels``' queries (their texts only; never the dev queries', which judge the result)."""
     if cfg.adapt.kind == "none":
         return None
-    focus = None
-    if cfg.adapt.get("focus", "corpus") == "queries":
-        run = retriever.retrieve(dataset, sorted(train_qrels), k=int(cfg.adapt.focus_depth))
-        focus = {d for ranked in run.values() for d in ranked}
+    focus = focus_passages(cfg.adapt, dataset, retriever, train_qrels)
     pseudo = pseudo_query_dataset(dataset, cfg.adapt, seed=cfg.train.seed, focus=focus)
     adapt_mined = mine_hard_negatives(pseudo, pseudo.split(PSEUDO_SPLIT), retriever, pseudo_miner(cfg.adapt, cfg.miner))
     grade_lists(adapt_mined, pseudo.split(PSEUDO_SPLIT), teachers, cfg, pseudo=True)

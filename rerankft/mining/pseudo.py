@@ -55,6 +55,15 @@ def _span(words: list[str], lo: int, hi: int, rng) -> tuple[str, str] | None:
     return " ".join(words[start:start + n]), " ".join(words[:start] + words[start + n:])
 
 
+def focus_passages(cfg_adapt, dataset: RetrievalDataset, retriever, train_qrels) -> set[str] | None:
+    """``adapt.focus=queries``: the passages the first stage ranks in its top ``adapt.focus_depth`` for the
+    labelled training queries (their texts only: never pass dev queries, which judge the result); else None."""
+    if cfg_adapt.get("focus", "corpus") != "queries":
+        return None
+    run = retriever.retrieve(dataset, sorted(train_qrels), k=int(cfg_adapt.focus_depth))
+    return {d for ranked in run.values() for d in ranked}
+
+
 def pseudo_query_dataset(dataset: RetrievalDataset, cfg_adapt, seed: int, focus=None) -> RetrievalDataset:
     """A collection of pseudo-queries over ``dataset``'s corpus, qrels in split ``pseudo``.
 

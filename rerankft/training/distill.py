@@ -96,11 +96,16 @@ def distill_rows(run_cfg, dataset, train_qrels, retriever, cfg_distill):
 
     from rerankft.mining.miner import mine_hard_negatives
     from rerankft.mining.pseudo import SPLIT as PSEUDO_SPLIT
-    from rerankft.mining.pseudo import pseudo_miner, pseudo_query_dataset
+    from rerankft.mining.pseudo import (
+        focus_passages,
+        pseudo_miner,
+        pseudo_query_dataset,
+    )
 
     parts = [mine_hard_negatives(dataset, train_qrels, retriever, run_cfg.miner).to_dataset("distill")]
     if bool(cfg_distill.pseudo) and str(run_cfg.adapt.kind) != "none":
-        pseudo = pseudo_query_dataset(dataset, run_cfg.adapt, seed=int(run_cfg.train.seed))
+        focus = focus_passages(run_cfg.adapt, dataset, retriever, train_qrels)
+        pseudo = pseudo_query_dataset(dataset, run_cfg.adapt, seed=int(run_cfg.train.seed), focus=focus)
         parts.append(mine_hard_negatives(pseudo, pseudo.split(PSEUDO_SPLIT), retriever,
                                          pseudo_miner(run_cfg.adapt, run_cfg.miner)).to_dataset("distill"))
     rows = datasets.concatenate_datasets(parts).shuffle(seed=int(cfg_distill.seed))
