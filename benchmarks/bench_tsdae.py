@@ -24,23 +24,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from omegaconf import OmegaConf
 
 from rerankft.core.metrics import ndcg_at_10
 from rerankft.data.dataset import training_split
 from rerankft.data.loading import load_from_config
-from rerankft.modeling.names import resolve_model_name
+from rerankft.retrieval.factory import build_first_stage
 
 
-def dense_dev(model, dataset, dev_qrels: dict, queries: dict) -> float:
-    """The bi-encoder's nDCG@10 on the dev queries, retrieving the top 100 of the whole corpus."""
-    doc_ids = sorted(dataset.corpus)
-    emb = model.encode([dataset.doc_text(d) for d in doc_ids], batch_size=64, normalize_embeddings=True)
-    qids = sorted(dev_qrels)
-    scores = model.encode([queries[q] for q in qids], normalize_embeddings=True) @ emb.T
-    run = {q: {doc_ids[j]: float(row[j]) for j in np.argsort(-row)[:100]} for q, row in zip(qids, scores)}
-    return ndcg_at_10(dev_qrels, run)
+def dense_dev(dense, dataset, dev_qrels: dict) -> float:
+    """A dense first stage's nDCG@10 on the dev queries, retrieving the top 100 of the whole corpus."""
+    return ndcg_at_10(dev_qrels, dense.retrieve(dataset, sorted(dev_qrels), k=100))
 
 
 def sentences(dataset, min_words: int = 5) -> list[str]:
@@ -69,7 +63,6 @@ def main(argv=None) -> int:
 
     from datasets import Dataset
     from sentence_transformers import (
-        SentenceTransformer,
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
     )
@@ -81,9 +74,11 @@ def main(argv=None) -> int:
     cfg = OmegaConf.load(args.run / "config.yaml")
     dataset = load_from_config(cfg.data)
     _, dev = training_split(dataset, cfg)
-    queries = dataset.split_queries(cfg.data.splits.train)
-    model = SentenceTransformer(resolve_model_name(cfg.retriever.name), device="cpu")
-    before = dense_dev(model, dataset, dev, queries)
+    # The run's own dense first stage (its retriever settings), uncached: the same figure the pipeline
+    # reports for dense on dev; its model is then trained in place.
+    dense = build_first_stage("dense", cfg, None)
+    before = dense_dev(dense, dataset, dev)
+    model = dense.model
 
     seed = cfg.train.seed if args.seed is None else args.seed
     rng = random.Random(seed)
@@ -102,9 +97,11 @@ def main(argv=None) -> int:
         SentenceTransformerTrainer(model=model, args=train_args, train_dataset=data, loss=loss).train()
         seconds = time.perf_counter() - start
     model.max_seq_length = max_length
-    after = dense_dev(model, dataset, dev, queries)
-    if args.save is not None:
-        model.save(str(args.save))  # a start for the cross-encoder: model.name=<folder>
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = args.save or Path(tmp)  # --save: a start for the cross-encoder, model.name=<folder>
+        model.save(str(folder))
+        # the first stage a run with a fine-tuned bi-encoder reports ("dense-ft"): this folder, the same settings
+        after = dense_dev(build_first_stage("dense-ft", cfg, None, {"dense": str(folder)}), dataset, dev)
     print(f"| {cfg.data.get('name') or Path(str(cfg.data.path)).name} | {len(dev)} | {len(texts)} sentences, "
           f"{args.steps} steps, lr {args.lr:g}, seed {seed} | {before:.4f} | {after:.4f} ({after - before:+.4f}) | {seconds:.0f} s |")
     return 0
