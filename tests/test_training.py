@@ -195,6 +195,26 @@ def test_dev_ndcg_counts_queries_the_first_stage_missed_as_zero():
     assert ndcg_at_10(qrels, {"a": {"d9": 2.0, "d1": 1.0}, "b": {"d2": 1.0}}) == pytest.approx((1 / 1.5849625 + 1) / 2, rel=1e-5)
 
 
+def test_a_dev_only_run_may_be_resumed_to_its_test_benchmark_but_not_retrained_otherwise(tmp_path):
+    from omegaconf import OmegaConf
+
+    from rerankft.core.errors import ConfigError
+    from rerankft.training.resume import check_resume_matches
+
+    prev = tmp_path / "prev"
+    prev.mkdir()
+    OmegaConf.save(OmegaConf.create({"train": {"resume": None, "epochs": 2}, "dev": {"only": True}}), prev / "config.yaml")
+    (prev / "run_info.json").write_text(json.dumps({"data": {"fingerprint": "abc"}}))
+
+    def cfg(epochs):
+        return OmegaConf.create({"train": {"resume": str(prev), "epochs": epochs}, "dev": {"only": False}})
+
+    check_resume_matches(cfg(2), "abc")  # dev.only true -> false: allowed
+    with pytest.raises(ConfigError, match=r"train.epochs: 2 -> 3") as e:  # what is trained may not change
+        check_resume_matches(cfg(3), "abc")
+    assert "dev.only" not in str(e.value)
+
+
 def test_resume_and_multiprocess_pin_one_run_dir(monkeypatch):
     from rerankft import cli
 

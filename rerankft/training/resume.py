@@ -56,7 +56,9 @@ def prepare_resume(cfg: DictConfig, out_dir: Path, is_main: bool) -> str | None:
 
 
 # Keys a resumed run may change: where to resume from and how to report, not what is trained.
-RESUME_MAY_CHANGE = ("train.resume", "train.resume_force", "debug", "cache_dir", "hub.token")
+# dev.only: a dev-only ablation that looks worth it goes on to its test benchmark with
+# train.resume=<run> dev.only=false, without training again (the finished checkpoints are resumed).
+RESUME_MAY_CHANGE = ("train.resume", "train.resume_force", "debug", "cache_dir", "hub.token", "dev.only")
 
 
 def _flat(tree, prefix: str = "") -> dict[str, object]:
