@@ -383,6 +383,46 @@ def test_adaptation_steps_run_before_the_labelled_fine_tune_and_are_recorded(dat
     assert not (tmp_path / "adapt_checkpoints").exists()  # the stage saves nothing
 
 
+def test_a_resumed_run_counts_the_earlier_training_time_and_keeps_the_adaptation_summary(data, tmp_path):
+    from rerankft.training.train_log import PROGRESS_FILE
+    from rerankft.training.trainer import fit_cross_encoder
+
+    ds, mined, dev_qrels, dev_run = data
+    args = ("loss=mnrl", "train.max_steps=2", "adapt=pseudo_queries", "adapt.max_steps=2")
+    pseudo = make_mined(ds, [f"q{i}" for i in range(12)])
+    fit_cross_encoder(compose_cfg(*args), ds, mined, dev_qrels, dev_run, tmp_path, adapt_mined=pseudo)
+    first = json.loads((tmp_path / "train_done.json").read_text())["train"]
+    saved = json.loads((tmp_path / "checkpoints" / "checkpoint-2" / PROGRESS_FILE).read_text())
+    assert 0 < saved["train_seconds"] <= first["seconds"] and saved["adapt"]["steps"] == 2
+
+    # The finished run resumed (a dev-only run going on to its test benchmark): nothing trains again, and
+    # train_done.json still describes the whole run, not the seconds of the resume.
+    fit_cross_encoder(compose_cfg(*args, f"train.resume={tmp_path}"), ds, mined, dev_qrels, dev_run, tmp_path, adapt_mined=pseudo)
+    again = json.loads((tmp_path / "train_done.json").read_text())["train"]
+    assert again["resumed_from"].endswith("checkpoint-2") and again["global_step"] == 2
+    assert again["seconds"] >= saved["train_seconds"] and again["adapt"] == first["adapt"]
+    assert again["train_loss_mean"] == pytest.approx(first["train_loss_mean"], rel=1e-6)
+
+
+def test_earlier_training_time_falls_back_to_the_finished_runs_summary_or_is_unknown(tmp_path):
+    from rerankft.training.train_log import earlier_progress, mean_logged_loss
+
+    ckpt = tmp_path / "checkpoints" / "checkpoint-378"
+    ckpt.mkdir(parents=True)
+    assert earlier_progress(str(ckpt)).seconds() is None  # nothing recorded: unknown, not the resumed part alone
+    done = {"train": {"global_step": 378, "seconds": 1500.0, "adapt": {"steps": 50}}}
+    (tmp_path / "train_done.json").write_text(json.dumps(done))
+    progress = earlier_progress(str(ckpt))  # the run finished at this checkpoint (written before checkpoints had the file)
+    assert progress.seconds() >= 1500.0 and progress.carried == {"adapt": {"steps": 50}}
+    done["train"]["global_step"] = 567  # it went on past this checkpoint: its total is not this checkpoint's
+    (tmp_path / "train_done.json").write_text(json.dumps(done))
+    assert earlier_progress(str(ckpt)).seconds() is None
+    assert earlier_progress(None).seconds() >= 0.0
+    history = [{"step": 1, "loss": 1.0}, {"step": 4, "loss": 0.5}, {"step": 4, "eval_x": 0.3}, {"step": 6, "loss": 2.0}]
+    assert mean_logged_loss(history) == pytest.approx((1.0 + 3 * 0.5 + 2 * 2.0) / 6)
+    assert mean_logged_loss([]) is None
+
+
 def test_freeze_layers_keeps_embeddings_and_lowest_layers_through_both_stages(data, tmp_path):
     from safetensors.torch import load_file
 

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from pathlib import Path
 
 from transformers import TrainerCallback
 
-from rerankft.core.io import append_jsonl
+from rerankft.core.io import append_jsonl, write_json
 from rerankft.core.runtime import raise_if_interrupted
 from rerankft.training.dev_eval import DEV_METRIC_KEY
 
 BEST_METRIC = f"eval_{DEV_METRIC_KEY}"  # the trainer prefixes evaluator keys with "eval_"
+PROGRESS_FILE = "rerankft_progress.json"  # in each checkpoint: what a resumed run carries forward
+
+log = logging.getLogger("rerankft")
 
 
 class JsonlLogCallback(TrainerCallback):
@@ -69,3 +74,66 @@ class InterruptCallback(TrainerCallback):
 
     def on_evaluate(self, args, state, control, **kwargs):
         raise_if_interrupted()
+
+
+class ProgressCallback(TrainerCallback):
+    """Writes into each checkpoint what a resumed run must carry forward and the trainer state does not
+    hold: the training seconds so far, earlier parts of a resumed run included, and ``carried`` (the
+    label-free stage's summary, which a resume does not run again). Without it a resumed run's
+    train_done.json would count only the resumed part (a dev-only run continued to its test benchmark: 2 s).
+    """
+
+    def __init__(self, seconds_before: float | None = 0.0, carried: dict | None = None):
+        self.seconds_before = seconds_before  # None: a resumed run whose earlier time went unrecorded
+        self.carried = dict(carried or {})
+        self._t0 = time.perf_counter()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._t0 = time.perf_counter()
+
+    def seconds(self) -> float | None:
+        return None if self.seconds_before is None else round(self.seconds_before + time.perf_counter() - self._t0, 1)
+
+    def on_save(self, args, state, control, **kwargs):
+        ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"  # the trainer's own folder name
+        if state.is_world_process_zero and ckpt.is_dir():
+            write_json(ckpt / PROGRESS_FILE, {"train_seconds": self.seconds(), **self.carried})
+
+
+def earlier_progress(resume_from: str | None) -> ProgressCallback:
+    """The progress callback of a run: fresh, or carrying what the checkpoint ``resume_from`` recorded.
+
+    A checkpoint written before the progress file existed falls back to its run's train_done.json
+    when that run had finished at this very checkpoint (a dev-only run going on to its test benchmark);
+    otherwise the earlier time is unknown and the summary's seconds say so (None), not a part of it.
+    """
+    if resume_from is None:
+        return ProgressCallback()
+    ckpt = Path(resume_from)
+    try:
+        saved = json.loads((ckpt / PROGRESS_FILE).read_text(encoding="utf-8"))
+        return ProgressCallback(saved.pop("train_seconds"), saved)
+    except (OSError, ValueError, KeyError, AttributeError):
+        pass
+    try:
+        train = json.loads((ckpt.parents[1] / "train_done.json").read_text(encoding="utf-8"))["train"]
+        if f"checkpoint-{train['global_step']}" == ckpt.name and isinstance(train.get("seconds"), (int, float)):
+            return ProgressCallback(float(train["seconds"]), {"adapt": train["adapt"]} if "adapt" in train else {})
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        pass
+    log.warning("%s records no training time: the resumed run's train.seconds will be unknown (null)", ckpt)
+    return ProgressCallback(None)
+
+
+def mean_logged_loss(log_history: list[dict]) -> float | None:
+    """Step-weighted mean of the logged training losses (each is the mean over its logging window). The
+    trainer's own training_loss covers only the steps of the current call, so a resumed run uses this:
+    the trainer state carries the log history across the resume."""
+    total = steps = 0.0
+    last = 0
+    for h in log_history:
+        if "loss" in h and "step" in h and h["step"] > last:
+            total += h["loss"] * (h["step"] - last)
+            steps += h["step"] - last
+            last = h["step"]
+    return total / steps if steps else None

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,7 +69,13 @@ from rerankft.training.losses import (
 )
 from rerankft.training.residual import attach_offsets, residual_weight
 from rerankft.training.resume import prepare_resume
-from rerankft.training.train_log import BEST_METRIC, InterruptCallback, JsonlLogCallback
+from rerankft.training.train_log import (
+    BEST_METRIC,
+    InterruptCallback,
+    JsonlLogCallback,
+    earlier_progress,
+    mean_logged_loss,
+)
 from rerankft.training.windows import rerank_windowing, training_windows
 
 log = logging.getLogger("rerankft")
@@ -231,20 +236,22 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     if is_main:
         _log_start(start, model, fmt, rows, loss_args, int(t.max_length), log_path)
 
+    progress = earlier_progress(resume_from)  # a resumed run's earlier seconds and adaptation summary
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss, evaluator=evaluator,
-                                  callbacks=[JsonlLogCallback(log_path, pairs_per_step), InterruptCallback()])
+                                  callbacks=[JsonlLogCallback(log_path, pairs_per_step), InterruptCallback(), progress])
     base_dev = _base_dev(trainer, out_dir / "dev_base.json", is_main) if has_dev else None
     adapt = adapt_mined is not None and resume_from is None  # a resumed checkpoint already holds the adapted weights
     adapted = _adapt(cfg, trainer, adapt_mined, out_dir, args, base_dev, is_main, shared_adaptation) if adapt else None
+    if adapted is not None:
+        progress.carried["adapt"] = adapted
+    adapted = progress.carried.get("adapt")
 
-    t0 = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
-    train_seconds = time.perf_counter() - t0
     dev_summary = _dev_summary(trainer.state, dev_qrels, int(cfg.dev.top_k), base_dev, has_dev)
     if has_dev and cfg.adapt.get("select"):
         trainer.accelerator.wait_for_everyone()  # rank 0 saved the adapted state before training
         _keep_adapted_if_better(trainer.model, dev_summary, out_dir)
-    train_summary = _train_summary(trainer.state, output, train_seconds, resume_from, start)
+    train_summary = _train_summary(trainer.state, output, progress.seconds(), resume_from, start)
     if adapted is not None:
         train_summary["adapt"] = adapted
 
@@ -377,15 +384,17 @@ def _dev_summary(state, dev_qrels, top_k: int, base_dev: float | None, has_dev: 
     }
 
 
-def _train_summary(state, output, seconds: float, resume_from: str | None, start: dict) -> dict:
+def _train_summary(state, output, seconds: float | None, resume_from: str | None, start: dict) -> dict:
+    """What train_done.json says about training. A resumed run's figures span the whole run: its seconds
+    include the earlier part (:class:`ProgressCallback`), its mean loss comes from the carried log history."""
     losses = [h["loss"] for h in state.log_history if "loss" in h]
     return {
         "global_step": state.global_step,
         "epochs": state.epoch,
-        "train_loss_mean": output.training_loss,
+        "train_loss_mean": output.training_loss if resume_from is None else mean_logged_loss(state.log_history),
         "first_logged_loss": losses[0] if losses else None,
         "last_logged_loss": losses[-1] if losses else None,
-        "seconds": round(seconds, 1),
+        "seconds": seconds,  # wall clock of the labelled stage (evaluations included), every part of a resumed run
         "resumed_from": resume_from,
         **({"bce_prior": start["bce_prior"]} if "bce_prior" in start else {}),
     }
