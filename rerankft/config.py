@@ -43,6 +43,15 @@ def _positive_number(cfg: DictConfig, key: str) -> None:
         raise ConfigError(f"{key}={value!r} is invalid: expected a positive number")
 
 
+def _check_schedule(cfg: DictConfig) -> None:
+    """train.schedule_epochs: null, or a schedule at least as long as the epochs trained."""
+    value, epochs = select(cfg, "train.schedule_epochs"), select(cfg, "train.epochs")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(epochs, (int, float)) and value < epochs):
+        raise ConfigError(f"train.schedule_epochs={value!r} is invalid: expected null or a number of epochs >= train.epochs ({epochs})")
+
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 PRIMARY = {"train": "train", "eval": "eval", "rerank": "rerank_file", "push": "push"}  # cfg.task -> configs/<file>.yaml
 CHECKED_BLOCKS = ("train", "dev", "eval", "hub", "rerank")  # blocks with one fixed set of keys
@@ -83,6 +92,7 @@ def validate_config(cfg: DictConfig) -> None:
     _check_bi_encoder(cfg)
     for key in ("train.learning_rate", "train.epochs", "train.head_learning_rate", "train.gate_learning_rate"):
         _positive_number(cfg, key)
+    _check_schedule(cfg)
     backend = select(cfg, "rerank.backend")
     if backend is not None and backend not in BACKENDS:
         raise ConfigError(f"rerank.backend={backend!r} is unknown: use one of {', '.join(BACKENDS)}")

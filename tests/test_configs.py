@@ -66,6 +66,20 @@ def test_rerank_first_stages_is_a_list_null_or_dev(value, ok):
             validate_config(cfg)
 
 
+@pytest.mark.parametrize("value, ok", [("null", True), ("3", True), ("2", True), ("1", False), ("true", False), ("three", False)])
+def test_schedule_epochs_is_null_or_at_least_the_epochs_trained(value, ok):
+    from rerankft.config import validate_config
+    from rerankft.core.errors import ConfigError
+
+    with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["train.epochs=2", f"train.schedule_epochs={value}"])
+    if ok:
+        validate_config(cfg)
+    else:
+        with pytest.raises(ConfigError, match="train.schedule_epochs"):
+            validate_config(cfg)
+
+
 def test_a_key_added_with_plus_must_exist():
     from rerankft.config import validate_config
     from rerankft.core.errors import ConfigError

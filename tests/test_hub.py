@@ -52,7 +52,7 @@ CONFIG = {
     "loss": {"name": "lambda", "format": "lists", "_target_": "sentence_transformers.cross_encoder.losses.LambdaLoss"},
     "miner": {"range_min": 10, "range_max": 100, "num_negatives": 4, "sampling_strategy": "random",
               "relative_margin": 0.05, "absolute_margin": None, "num_random_negatives": 1},
-    "train": {"epochs": 2, "max_steps": -1, "learning_rate": 3e-5, "warmup_ratio": 0.1, "weight_decay": 0.01,
+    "train": {"epochs": 2, "schedule_epochs": 3, "max_steps": -1, "learning_rate": 3e-5, "warmup_ratio": 0.1, "weight_decay": 0.01,
               "batch_size": 8, "gradient_accumulation_steps": 1, "max_length": 128, "precision": "fp32", "seed": 42},
     "dev": {"metric": "nDCG@10"},
 }
@@ -113,7 +113,7 @@ def test_model_card_has_base_model_recipe_data_and_model_index(run):
     assert by_type["ndcg_at_10"].metric_value == pytest.approx(0.6123)
     assert by_type["ndcg_at_10"].dataset_split == "test" and by_type["ndcg_at_10"].task_type == "text-ranking"
     text = card.text
-    for needle in ("lambda", "LambdaLoss", "ranks [10, 100)", "4 per positive", "epochs: 2", "learning rate: 3e-05",
+    for needle in ("lambda", "LambdaLoss", "ranks [10, 100)", "4 per positive", "epochs: 2 of a 3-epoch learning-rate schedule", "learning rate: 3e-05",
                    "245 documents", "154 queries", "0.5876", "| **bm25>>tuned** | 0.6123", "| bm25>>base | 0.3555",
                    'CrossEncoder("me/demo-reranker")', "in 42 s", "python scripts/train.py loss=lambda hub.token=<redacted>",
                    "(source: `demo_data`)"):

@@ -57,12 +57,14 @@ def test_demo_eval_figures_are_pinned(tmp_path):
 
 @pytest.mark.slow
 def test_demo_train_figures_are_pinned(tmp_path):
-    # model.segment_gate=null adapt=none train.precision=fp32 miner.num_random_negatives=1 train.epochs=2:
+    # model.segment_gate=null adapt=none train.precision=fp32 miner.num_random_negatives=1 train.epochs=2
+    # train.schedule_epochs=null:
     # the recipe as it was when these were recorded (the gated body, the adaptation stage, bf16 training
-    # on CPUs that compute it natively, hard negatives only and a third epoch, now defaults, move them
+    # on CPUs that compute it natively, hard negatives only and a three-epoch schedule, now defaults, move them
     # on purpose; the old path must not move)
     r = run_script("train.py", *OLD_FIRST_STAGES, "rerank.fusion=false", "model.segment_gate=null", "adapt=none",
-                   "train.precision=fp32", "miner.num_random_negatives=1", "train.epochs=2", f"hydra.run.dir={tmp_path}/run",
+                   "train.precision=fp32", "miner.num_random_negatives=1", "train.epochs=2",
+                   "train.schedule_epochs=null", f"hydra.run.dir={tmp_path}/run",
                    f"cache_dir={tmp_path}/cache", timeout=3600)
     assert r.returncode == 0, r.stderr[-2000:]
     got = _figures(tmp_path / "run")

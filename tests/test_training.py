@@ -404,6 +404,26 @@ def test_a_resumed_run_counts_the_earlier_training_time_and_keeps_the_adaptation
     assert again["train_loss_mean"] == pytest.approx(first["train_loss_mean"], rel=1e-6)
 
 
+def test_schedule_epochs_stops_early_on_the_longer_schedules_learning_rates_and_evaluates_the_stop(data, tmp_path):
+    from rerankft.training.trainer import fit_cross_encoder
+
+    ds, mined, dev_qrels, dev_run = data  # 8 rows, 4 per step: 2 steps per epoch
+    ran = {}
+    for name, over in {"full": ["train.epochs=3"], "stopped": ["train.epochs=1", "train.schedule_epochs=3"]}.items():
+        fit_cross_encoder(compose_cfg("loss=mnrl", "train.warmup_ratio=0.2", *over), ds, mined, dev_qrels, dev_run, tmp_path / name)
+        log = jsonl(tmp_path / name / "train_log.jsonl")
+        ran[name] = {"lr": {r["step"]: r["learning_rate"] for r in log if r["event"] == "train"},
+                     "done": json.loads((tmp_path / name / "train_done.json").read_text())}
+    full, stopped = ran["full"], ran["stopped"]
+    assert full["done"]["train"]["global_step"] == 6 and stopped["done"]["train"]["global_step"] == 2
+    # The stopped run's steps took the three-epoch schedule's rates: still high when it stopped.
+    assert stopped["lr"] == {s: full["lr"][s] for s in (1, 2)} and stopped["lr"][2] > 0
+    # Its last step was evaluated and saved like a last step, so it competes in dev selection.
+    assert [h["step"] for h in stopped["done"]["dev"]["history"]] == [2]
+    assert (tmp_path / "stopped" / "checkpoints" / "checkpoint-2" / "trainer_state.json").is_file()
+    assert [h["step"] for h in full["done"]["dev"]["history"]] == [2, 4, 6]
+
+
 def test_earlier_training_time_falls_back_to_the_finished_runs_summary_or_is_unknown(tmp_path):
     from rerankft.training.train_log import earlier_progress, mean_logged_loss
 

@@ -378,7 +378,9 @@ def _recipe_lines(config, data: dict, dev: dict, train: dict, base_link: str) ->
         f"{_sel(config, 'miner.num_negatives')} per positive ({_sel(config, 'miner.sampling_strategy')}), "
         f"relative margin {_sel(config, 'miner.relative_margin')}, absolute margin {_sel(config, 'miner.absolute_margin')}, "
         f"{_sel(config, 'miner.num_random_negatives')} random negatives per positive",
-        f"- epochs: {_sel(config, 'train.epochs')} (max steps {_sel(config, 'train.max_steps')}; ran {train.get('global_step', 'n/a')} steps"
+        f"- epochs: {_sel(config, 'train.epochs')}"
+        + (f" of a {schedule}-epoch learning-rate schedule" if (schedule := _sel(config, "train.schedule_epochs")) else "")
+        + f" (max steps {_sel(config, 'train.max_steps')}; ran {train.get('global_step', 'n/a')} steps"
         + (f" in {train['seconds']:.0f} s" if isinstance(train.get("seconds"), (int, float)) else "") + ")",
         f"- learning rate: {_sel(config, 'train.learning_rate')}, warmup ratio {_sel(config, 'train.warmup_ratio')}, "
         f"weight decay {_sel(config, 'train.weight_decay')}, batch size {_sel(config, 'train.batch_size')} "

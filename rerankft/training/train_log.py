@@ -137,3 +137,20 @@ def mean_logged_loss(log_history: list[dict]) -> float | None:
             steps += h["step"] - last
             last = h["step"]
     return total / steps if steps else None
+
+
+class StopAfterSteps(TrainerCallback):
+    """Ends training at ``stop_step`` although the learning-rate schedule runs longer (train.schedule_epochs):
+    that step is logged, evaluated and saved like a last step, so it competes in dev selection."""
+
+    def __init__(self, stop_step: int):
+        self.stop_step = stop_step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step >= self.stop_step:
+            control.should_training_stop = True
+            control.should_log = True
+            if args.eval_strategy != "no":
+                control.should_evaluate = True
+            control.should_save = True
+        return control

@@ -73,6 +73,7 @@ from rerankft.training.train_log import (
     BEST_METRIC,
     InterruptCallback,
     JsonlLogCallback,
+    StopAfterSteps,
     earlier_progress,
     mean_logged_loss,
 )
@@ -134,7 +135,9 @@ def training_arguments(cfg: DictConfig, out_dir: Path, rows: int, has_dev: bool,
     precision = resolve_precision(t.precision)
     return CrossEncoderTrainingArguments(
         output_dir=str(out_dir / "checkpoints"),
-        num_train_epochs=float(t.epochs),
+        # train.schedule_epochs: the schedule (warmup share, linear decay) spans that many epochs; training stops
+        # after train.epochs of them (StopAfterSteps), at a learning rate the full schedule has not yet decayed.
+        num_train_epochs=float(t.get("schedule_epochs") or t.epochs),
         max_steps=int(t.max_steps),
         learning_rate=float(t.learning_rate),
         learning_rate_mapping=lr_mapping,
@@ -237,8 +240,8 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
         _log_start(start, model, fmt, rows, loss_args, int(t.max_length), log_path)
 
     progress = earlier_progress(resume_from)  # a resumed run's earlier seconds and adaptation summary
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss, evaluator=evaluator,
-                                  callbacks=[JsonlLogCallback(log_path, pairs_per_step), InterruptCallback(), progress])
+    callbacks = [JsonlLogCallback(log_path, pairs_per_step), InterruptCallback(), progress, *_early_stop(t, len(rows))]
+    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss, evaluator=evaluator, callbacks=callbacks)
     base_dev = _base_dev(trainer, out_dir / "dev_base.json", is_main) if has_dev else None
     adapt = adapt_mined is not None and resume_from is None  # a resumed checkpoint already holds the adapted weights
     adapted = _adapt(cfg, trainer, adapt_mined, out_dir, args, base_dev, is_main, shared_adaptation) if adapt else None
@@ -271,6 +274,14 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     best_dev = dev_summary["best_dev"]
     return TrainResult(model_dir=model_dir, best_dev=best_dev if best_dev is not None else float("nan"),
                        dev_summary=dev_summary, is_main_process=is_main, train_summary=train_summary, base_model=base_model)
+
+
+def _early_stop(t: DictConfig, rows: int) -> list:
+    """[StopAfterSteps] where train.schedule_epochs outlasts train.epochs (and no max_steps cap sets the length)."""
+    schedule = t.get("schedule_epochs")
+    if schedule is None or float(schedule) <= float(t.epochs) or int(t.max_steps) > 0:
+        return []
+    return [StopAfterSteps(math.ceil(float(t.epochs) * steps_per_epoch(rows, t)))]
 
 
 def _adapt(cfg: DictConfig, trainer, adapt_mined, out_dir: Path, args, base_dev: float | None, is_main: bool, shared=None) -> dict:
