@@ -5,8 +5,9 @@
 1. build the model (``build_cross_encoder``: the packaged MiniLM gets a fresh one-logit head);
 2. turn the mined hard negatives into rows of the shape the configured loss needs;
 3. score the untrained model on the dev queries (recorded as ``base_dev``);
-4. train, evaluating dev nDCG@10 every ``train.eval_steps`` (default once per epoch) and
-   checkpointing at the same cadence into ``<run_dir>/checkpoints``;
+4. train ``train.epochs`` epochs of a learning-rate schedule ``train.schedule_epochs`` long, evaluating
+   dev nDCG@10 every ``train.eval_steps`` (default once per epoch) and checkpointing at the same
+   cadence into ``<run_dir>/checkpoints`` (each checkpoint also records the time so far, for a resume);
 5. keep the best dev checkpoint (``load_best_model_at_end``; with ``adapt.select`` the state the
    label-free stage left competes too) and save it atomically to ``<run_dir>/model``, then write
    ``train_done.json``.
