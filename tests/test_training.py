@@ -425,7 +425,8 @@ def test_schedule_epochs_stops_early_on_the_longer_schedules_learning_rates_and_
 
 
 def test_earlier_training_time_falls_back_to_the_finished_runs_summary_or_is_unknown(tmp_path):
-    from rerankft.training.train_log import earlier_progress, mean_logged_loss
+    from rerankft.training.summary import mean_logged_loss
+    from rerankft.training.train_log import earlier_progress
 
     ckpt = tmp_path / "checkpoints" / "checkpoint-378"
     ckpt.mkdir(parents=True)

@@ -125,20 +125,6 @@ def earlier_progress(resume_from: str | None) -> ProgressCallback:
     return ProgressCallback(None)
 
 
-def mean_logged_loss(log_history: list[dict]) -> float | None:
-    """Step-weighted mean of the logged training losses (each is the mean over its logging window). The
-    trainer's own training_loss covers only the steps of the current call, so a resumed run uses this:
-    the trainer state carries the log history across the resume."""
-    total = steps = 0.0
-    last = 0
-    for h in log_history:
-        if "loss" in h and "step" in h and h["step"] > last:
-            total += h["loss"] * (h["step"] - last)
-            steps += h["step"] - last
-            last = h["step"]
-    return total / steps if steps else None
-
-
 class StopAfterSteps(TrainerCallback):
     """Ends training at ``stop_step`` although the learning-rate schedule runs longer (train.schedule_epochs):
     that step is logged, evaluated and saved like a last step, so it competes in dev selection."""

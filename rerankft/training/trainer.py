@@ -58,7 +58,7 @@ from rerankft.training.adapt import (
     replay_rows,
     save_adapted_state,
 )
-from rerankft.training.dev_eval import DEV_METRIC_KEY, DevRerankEvaluator
+from rerankft.training.dev_eval import DevRerankEvaluator
 from rerankft.training.losses import (
     add_teacher_scores,
     bce_prior_loss,
@@ -70,13 +70,13 @@ from rerankft.training.losses import (
 )
 from rerankft.training.residual import attach_offsets, residual_weight
 from rerankft.training.resume import prepare_resume
+from rerankft.training.summary import dev_summary_of, train_summary_of
 from rerankft.training.train_log import (
     BEST_METRIC,
     InterruptCallback,
     JsonlLogCallback,
     StopAfterSteps,
     earlier_progress,
-    mean_logged_loss,
 )
 from rerankft.training.windows import rerank_windowing, training_windows
 
@@ -251,11 +251,11 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     adapted = progress.carried.get("adapt")
 
     output = trainer.train(resume_from_checkpoint=resume_from)
-    dev_summary = _dev_summary(trainer.state, dev_qrels, int(cfg.dev.top_k), base_dev, has_dev)
+    dev_summary = dev_summary_of(trainer.state, dev_qrels, int(cfg.dev.top_k), base_dev, has_dev)
     if has_dev and cfg.adapt.get("select"):
         trainer.accelerator.wait_for_everyone()  # rank 0 saved the adapted state before training
         _keep_adapted_if_better(trainer.model, dev_summary, out_dir)
-    train_summary = _train_summary(trainer.state, output, progress.seconds(), resume_from, start)
+    train_summary = train_summary_of(trainer.state, output, progress.seconds(), resume_from, start)
     if adapted is not None:
         train_summary["adapt"] = adapted
 
@@ -372,41 +372,3 @@ def _base_dev(trainer, path: Path, is_main: bool) -> float:
     if is_main:
         write_json(path, {"base_dev": base_dev})
     return base_dev
-
-
-def _dev_summary(state, dev_qrels, top_k: int, base_dev: float | None, has_dev: bool) -> dict:
-    history = [
-        {"step": h["step"], "epoch": h.get("epoch"), DEV_METRIC_KEY: h[BEST_METRIC]}
-        for h in state.log_history
-        if BEST_METRIC in h
-    ]
-    best_step = getattr(state, "best_global_step", None)
-    if best_step is None and state.best_model_checkpoint:
-        best_step = int(Path(state.best_model_checkpoint).name.split("-")[-1])
-    best_dev = float(state.best_metric) if state.best_metric is not None else float("nan")
-    return {
-        "metric": "nDCG@10",
-        "queries": len(dev_qrels),
-        "top_k": top_k,
-        "base_dev": base_dev,
-        "best_dev": best_dev if has_dev else None,
-        "best_step": best_step,
-        "best_checkpoint": state.best_model_checkpoint,
-        "history": history,
-    }
-
-
-def _train_summary(state, output, seconds: float | None, resume_from: str | None, start: dict) -> dict:
-    """What train_done.json says about training. A resumed run's figures span the whole run: its seconds
-    include the earlier part (:class:`ProgressCallback`), its mean loss comes from the carried log history."""
-    losses = [h["loss"] for h in state.log_history if "loss" in h]
-    return {
-        "global_step": state.global_step,
-        "epochs": state.epoch,
-        "train_loss_mean": output.training_loss if resume_from is None else mean_logged_loss(state.log_history),
-        "first_logged_loss": losses[0] if losses else None,
-        "last_logged_loss": losses[-1] if losses else None,
-        "seconds": seconds,  # wall clock of the labelled stage (evaluations included), every part of a resumed run
-        "resumed_from": resume_from,
-        **({"bce_prior": start["bce_prior"]} if "bce_prior" in start else {}),
-    }
