@@ -44,11 +44,10 @@ def _positive_number(cfg: DictConfig, key: str) -> None:
 
 
 def _check_schedule(cfg: DictConfig) -> None:
-    """train.schedule_epochs: null, or a schedule at least as long as the epochs trained."""
+    """train.schedule_epochs: null, or a positive number at least as long as the epochs trained."""
+    _positive_number(cfg, "train.schedule_epochs")
     value, epochs = select(cfg, "train.schedule_epochs"), select(cfg, "train.epochs")
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (isinstance(epochs, (int, float)) and value < epochs):
+    if value is not None and isinstance(epochs, (int, float)) and value < epochs:
         raise ConfigError(f"train.schedule_epochs={value!r} is invalid: expected null or a number of epochs >= train.epochs ({epochs})")
 
 

@@ -247,17 +247,14 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     adapt = adapt_mined is not None and resume_from is None  # a resumed checkpoint already holds the adapted weights
     adapted = _adapt(cfg, trainer, adapt_mined, out_dir, args, base_dev, is_main, shared_adaptation) if adapt else None
     if adapted is not None:
-        progress.carried["adapt"] = adapted
-    adapted = progress.carried.get("adapt")
+        progress.carried["adapt"] = adapted  # into each checkpoint, and from there into train_done.json
 
     output = trainer.train(resume_from_checkpoint=resume_from)
     dev_summary = dev_summary_of(trainer.state, dev_qrels, int(cfg.dev.top_k), base_dev, has_dev)
     if has_dev and cfg.adapt.get("select"):
         trainer.accelerator.wait_for_everyone()  # rank 0 saved the adapted state before training
         _keep_adapted_if_better(trainer.model, dev_summary, out_dir)
-    train_summary = train_summary_of(trainer.state, output, progress.seconds(), resume_from, start)
-    if adapted is not None:
-        train_summary["adapt"] = adapted
+    train_summary = train_summary_of(trainer.state, output, progress.seconds(), resume_from, start) | progress.carried
 
     model_dir = out_dir / "model"
     if is_main:
