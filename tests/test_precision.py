@@ -27,6 +27,13 @@ def test_native_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):
         monkeypatch.setattr(builtins, "open", lambda f, *a, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
         assert hardware.native_bf16_cpu() is want, flags
         monkeypatch.setattr(builtins, "open", real_open)
+    for flags, want in (("fpu avx2 avx512f avx512_vnni", True), ("fpu avx2 avx_vnni", True), ("fpu amx_int8 amx_tile", True),
+                        ("fpu avx2 fma", False)):
+        info = tmp_path / "cpuinfo"
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+        monkeypatch.setattr(builtins, "open", lambda f, *a, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
+        assert hardware.int8_dot_cpu() is want, flags
+        monkeypatch.setattr(builtins, "open", real_open)
 
 
 def test_bad_precision_and_backend_combinations_name_the_key():

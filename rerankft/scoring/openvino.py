@@ -107,6 +107,10 @@ def load_openvino_model(
     root = export_root(cache_dir) / fingerprint
     path = ensure_onnx_export(model, "onnx", root / "onnx")  # shared with the onnx backend
     if backend == "openvino-int8":
+        if not hardware.int8_dot_cpu():  # measured: 0.95x fp32 torch on an AVX2-only CPU (README, "Reranking speed")
+            log.warning("rerank.backend=openvino-int8: this CPU has no int8 dot-product instructions (AVX512-VNNI, "
+                        "AVX-VNNI or AMX), so OpenVINO's int8 runs about as fast as fp32 here while moving the scores; "
+                        "rerank.backend=onnx-int8 (dynamic int8 with AVX2 kernels) or openvino (fp32) fit this CPU better")
         path = ensure_int8_ir(model, path, root / backend, calibration)
     compiled = _compile(_read(path), INFERENCE_PRECISION_HINT=_precision_hint(backend))
     if backend != "openvino-int8":  # OpenVINO's own conversion of the ONNX graph: checked like every export
