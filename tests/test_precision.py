@@ -17,23 +17,22 @@ def test_auto_resolves_by_hardware(monkeypatch):
         assert loading.resolve_precision(explicit, "torch", "cpu") == explicit
 
 
-def test_native_bf16_reads_the_cpu_flags(monkeypatch, tmp_path):
+def test_native_bf16_and_int8_dot_read_the_cpu_flags(monkeypatch, tmp_path):
     import builtins
 
     real_open = builtins.open
-    for flags, want in (("fpu avx2 avx512f avx512_bf16", True), ("fpu avx2 amx_bf16 amx_tile", True), ("fpu avx2 avx512f", False)):
+    bf16, int8 = hardware.native_bf16_cpu, hardware.int8_dot_cpu
+    cases = [(bf16, "fpu avx2 avx512f avx512_bf16", True), (bf16, "fpu avx2 amx_bf16 amx_tile", True),
+             (bf16, "fpu avx2 avx512f avx512_vnni", False), (int8, "fpu avx2 avx512f avx512_vnni", True),
+             (int8, "fpu avx2 avx_vnni", True), (int8, "fpu amx_int8 amx_tile", True), (int8, "fpu avx2 fma avx512_bf16", False)]
+    for ask, flags, want in cases:
         info = tmp_path / "cpuinfo"
         info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-        monkeypatch.setattr(builtins, "open", lambda f, *a, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
-        assert hardware.native_bf16_cpu() is want, flags
+        monkeypatch.setattr(builtins, "open", lambda f, *a, info=info, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
+        assert ask() is want, (ask.__name__, flags)
         monkeypatch.setattr(builtins, "open", real_open)
-    for flags, want in (("fpu avx2 avx512f avx512_vnni", True), ("fpu avx2 avx_vnni", True), ("fpu amx_int8 amx_tile", True),
-                        ("fpu avx2 fma", False)):
-        info = tmp_path / "cpuinfo"
-        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
-        monkeypatch.setattr(builtins, "open", lambda f, *a, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
-        assert hardware.int8_dot_cpu() is want, flags
-        monkeypatch.setattr(builtins, "open", real_open)
+    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: (_ for _ in ()).throw(OSError("no /proc")))
+    assert hardware.native_bf16_cpu() is False and hardware.int8_dot_cpu() is False  # no cpuinfo: assume neither
 
 
 def test_bad_precision_and_backend_combinations_name_the_key():
