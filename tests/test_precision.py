@@ -31,7 +31,10 @@ def test_native_bf16_and_int8_dot_read_the_cpu_flags(monkeypatch, tmp_path):
         monkeypatch.setattr(builtins, "open", lambda f, *a, info=info, **k: real_open(info if f == "/proc/cpuinfo" else f, *a, **k))
         assert ask() is want, (ask.__name__, flags)
         monkeypatch.setattr(builtins, "open", real_open)
-    monkeypatch.setattr(builtins, "open", lambda f, *a, **k: (_ for _ in ()).throw(OSError("no /proc")))
+    def no_proc(*args, **kwargs):
+        raise OSError("no /proc/cpuinfo")
+
+    monkeypatch.setattr(builtins, "open", no_proc)
     assert hardware.native_bf16_cpu() is False and hardware.int8_dot_cpu() is False  # no cpuinfo: assume neither
 
 
