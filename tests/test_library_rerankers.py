@@ -63,8 +63,9 @@ def test_an_api_reranker_is_benchmarked_on_the_same_candidates_against_a_stub_se
     assert metrics["cost"][name]["latency"]["queries"] == 3
     sent = StubRerankAPI.requests
     assert all(q["path"] == "/v1/rerank" and q["auth"] == "Bearer test-key" and q["model"] == "rerank-v3.5" for q in sent)
-    assert len(sent) == 58 + 3 and all(1 <= len(q["documents"]) <= 10 for q in sent)  # each test query's top 10, then 3 timed
-    assert sum(len(q["documents"]) for q in sent[:58]) == metrics["cost"][name]["pairs"]
+    # each test query's top 10 sent once: 55 in the pass, then the 3 timed ones alone, whose answers are used too
+    assert len(sent) == 58 and all(1 <= len(q["documents"]) <= 10 for q in sent)
+    assert sum(len(q["documents"]) for q in sent) == metrics["cost"][name]["pairs"]
     # the stub's word-overlap ranking really is what was evaluated: it differs from BM25's
     assert metrics["systems"][name]["nDCG@10"] != metrics["systems"]["bm25"]["nDCG@10"]
 

@@ -157,31 +157,74 @@ def test_latency_percentiles_in_the_report_and_a_quality_against_latency_plot(tm
     assert latency_png(tmp_path / "none.png", m) is None and "p50" not in report.markdown(m)
 
 
-def test_query_latency_scores_each_query_alone_without_the_cache():
+def test_query_latency_reranks_each_query_alone_without_the_cache_and_returns_its_scores():
     from types import SimpleNamespace
 
-    from rerankft.evaluation.cost import query_latency
+    from rerankft.evaluation.cost import latency_sample, query_latency
     from rerankft.scoring.reranker import Reranker
 
     class Fake:
         _cache, show_progress = "cache", True
-        uncached = Reranker.uncached  # the engine's own switch, on a fake that records what score() sees
+        uncached = Reranker.uncached  # the engine's own switch, on a fake that records what rerank_run sees
 
         def __init__(self):
             self.calls = []
 
-        def score(self, pairs):
+        def rerank_run(self, dataset, run, top_k, query_ids=None, desc=None):
             assert self._cache is None and self.show_progress is False
-            self.calls.append(pairs)
+            self.calls.append(list(query_ids))
+            return {q: {d: -float(s) for d, s in run[q].items()} for q in query_ids}
 
     data = SimpleNamespace(queries={"q1": "a", "q2": "b", "q3": "c"}, doc_text=lambda d: f"text {d}")
     candidates = {"q1": {"d1": 1.0, "d2": 2.0, "d3": 0.5}, "q2": {"d1": 1.0}, "q3": {}}
+    sample = latency_sample(candidates, ["q3", "q2", "q1"], 5)
+    assert sample == ["q1", "q2"]  # sorted, only queries with candidates
     fake = Fake()
-    lat = query_latency(fake, data, candidates, 2, ["q3", "q2", "q1"], 5)
+    lat, run = query_latency(fake, data, candidates, 2, sample)
     assert lat["queries"] == 2 and lat["p50_ms"] <= lat["p95_ms"] <= lat["max_ms"] + 1e-9
-    assert fake.calls == [[("a", "text d2"), ("a", "text d1")], [("b", "text d1")]]  # top 2 by score, one call per query
+    assert fake.calls == [["q1"], ["q2"]]  # one call per query
+    assert run == {"q1": {"d1": -1.0, "d2": -2.0, "d3": -0.5}, "q2": {"d1": -1.0}}  # the scores come back
     assert fake._cache == "cache" and fake.show_progress is True  # restored
-    assert query_latency(fake, data, candidates, 2, ["q1"], 0) is None
+    assert latency_sample(candidates, ["q1"], 0) == [] and query_latency(fake, data, candidates, 2, []) == (None, {})
+
+
+def test_the_benchmark_scores_the_latency_sample_once_and_uses_those_scores():
+    """Each pair is scored once: the sample's queries only alone (cache off), the rest in the batched pass."""
+    from types import SimpleNamespace
+
+    from rerankft.evaluation.benchmark import Settings, _rerank_timed
+
+    class Fake:
+        _cache, show_progress = "cache", True
+
+        def __init__(self):
+            self.batched, self.alone, self.stats = [], [], {"pairs": 0}
+
+        def uncached(self):
+            import contextlib
+
+            fake = self
+
+            @contextlib.contextmanager
+            def off():
+                fake._cache = None
+                yield
+                fake._cache = "cache"
+            return off()
+
+        def rerank_run(self, dataset, run, top_k, query_ids=None, desc=None):
+            (self.alone if self._cache is None else self.batched).extend(query_ids)
+            self.stats["pairs"] += sum(len(run[q]) for q in query_ids)
+            return {q: {d: (100.0 if self._cache is None else 1.0) for d in run[q]} for q in query_ids}
+
+    data = SimpleNamespace(queries={f"q{i}": "x" for i in range(5)}, doc_text=lambda d: d)
+    candidates = {f"q{i}": {"d1": 1.0, "d2": 0.5} for i in range(5)}
+    s = Settings(split="test", measures=["nDCG@10"], top_k=2, alpha=0.05, n_boot=10, n_perm=10, seed=0, latency_queries=2)
+    fake = Fake()
+    run, record = _rerank_timed(fake, data, candidates, s, list(candidates), "bm25>>fake", "fake")
+    assert sorted(fake.alone) == ["q0", "q1"] and sorted(fake.batched) == ["q2", "q3", "q4"]
+    assert run["q0"]["d1"] == 100.0 and run["q4"]["d1"] == 1.0 and sorted(run) == sorted(candidates)
+    assert record["latency"]["queries"] == 2 and record["pairs"] == 10
 
 
 def test_the_headline_says_when_the_prior_replaced_an_unsettled_dev_maximum():

@@ -38,7 +38,7 @@ from rerankft.core.settings import select
 from rerankft.core.systems import FUSED, ORACLE, SEP, is_reranked, system
 from rerankft.evaluation import report
 from rerankft.evaluation.compare import compare_systems, headroom
-from rerankft.evaluation.cost import cost_record, query_latency
+from rerankft.evaluation.cost import cost_record, latency_sample, query_latency
 from rerankft.evaluation.fusion_fit import signal_runs
 from rerankft.evaluation.rankings import oracle_rankings, rerank_with_tail
 from rerankft.evaluation.rerankers import (
@@ -150,21 +150,8 @@ def _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_
         reranker = factory(spec)
         for fs in reranked_fs:
             sys_name = system(fs, name)
-            before = dict(getattr(reranker, "stats", {}) or {})
-            t0 = time.perf_counter()
-            # Under `accelerate launch`, each process scores its share of the queries (rerank_shared).
-            reranked = rerank_shared(reranker, dataset, candidates[fs], s.top_k, query_ids, desc=sys_name)
-            wall = time.perf_counter() - t0  # after the gather: the slowest rank's time
-            used = distributed.sum_counts(_stats_delta(before, dict(getattr(reranker, "stats", {}) or {})))
+            reranked, cost[sys_name] = _rerank_timed(reranker, dataset, candidates[fs], s, query_ids, sys_name, spec)
             rankings[sys_name] = rerank_with_tail(fs_runs[fs], reranked, s.top_k)
-            n_candidates = sum(len(v) for v in candidates[fs].values())
-            cost[sys_name] = {**cost_record(wall, used, len(query_ids), n_candidates, spec), "processes": distributed.world_size()}
-            # Latency is one query on one process: rank 0 measures it while the others wait.
-            latency = query_latency(reranker, dataset, candidates[fs], s.top_k, query_ids, s.latency_queries) \
-                if distributed.rank() == 0 else None
-            distributed.barrier()
-            if latency:
-                cost[sys_name]["latency"] = latency
             weight = fusion.get(name, {}).get(fs)
             if weight is not None:
                 fused = f"{sys_name}{FUSED}"
@@ -174,6 +161,35 @@ def _rerank_all(cfg, dataset, rerankers, factory, fs_runs, candidates, reranked_
         del reranker
         gc.collect()
     return rankings, cost
+
+
+def _rerank_timed(reranker, dataset, candidates: Run, s: Settings, query_ids, sys_name: str, spec: str) -> tuple[Run, dict]:
+    """One reranker over one first stage's candidates: the reranked run and its cost record (throughput, latency).
+
+    In one process the latency sample's queries are reranked one at a time (score cache off) and those
+    scores are the benchmark's: every pair is scored once. Under `accelerate launch` each process scores
+    its share of the queries (rerank_shared) and rank 0 then times the sample alone while the others wait.
+    """
+    before = dict(getattr(reranker, "stats", {}) or {})
+    single = distributed.world_size() == 1
+    alone = latency_sample(candidates, query_ids, s.latency_queries) if single else []
+    skip = set(alone)
+    batched = [q for q in query_ids if q not in skip]
+    t0 = time.perf_counter()
+    reranked = rerank_shared(reranker, dataset, candidates, s.top_k, batched, desc=sys_name)
+    latency, alone_run = query_latency(reranker, dataset, candidates, s.top_k, alone)
+    wall = time.perf_counter() - t0  # after the gather: the slowest rank's time
+    used = distributed.sum_counts(_stats_delta(before, dict(getattr(reranker, "stats", {}) or {})))
+    reranked = {**reranked, **alone_run}
+    n_candidates = sum(len(v) for v in candidates.values())
+    record = {**cost_record(wall, used, len(query_ids), n_candidates, spec), "processes": distributed.world_size()}
+    if not single:  # latency is one query on one process
+        sample = latency_sample(candidates, query_ids, s.latency_queries)
+        latency = query_latency(reranker, dataset, candidates, s.top_k, sample)[0] if distributed.rank() == 0 else None
+        distributed.barrier()
+    if latency:
+        record["latency"] = latency
+    return reranked, record
 
 
 def _score_systems(qrels, rankings, systems, s: Settings, query_ids):

@@ -9,12 +9,12 @@ from __future__ import annotations
 import contextlib
 import time
 
-from rerankft.core.runs import Run, ranked_ids
+from rerankft.core.runs import Run
 
 
 def cost_record(wall: float, used: dict, n_queries: int, n_candidates: int, spec: str) -> dict:
-    """A reranker's cost on the benchmark's batched pass: wall time, pairs/s, and the scoring counters
-    (``used``: the reranker's stats for this pass) that explain it."""
+    """A reranker's cost on the benchmark's pass (the queries in batches, the latency sample one by one):
+    wall time, pairs/s, and the scoring counters (``used``: the reranker's stats for this pass) that explain it."""
     pairs = int(used.get("pairs", n_candidates))
     return {
         # Wall time of the whole rerank_run call (pair building, tokenizing, model, cache look-ups).
@@ -36,26 +36,47 @@ def cost_record(wall: float, used: dict, n_queries: int, n_candidates: int, spec
     }
 
 
-def query_latency(reranker, dataset, candidates: Run, top_k: int, query_ids: list[str], n: int) -> dict | None:
-    """Per-query latency as a search system sees it: each of ``n`` queries' top_k candidates scored
-    alone (one call per query, score cache off), in ms: p50, p95, max.
+def latency_sample(candidates: Run, query_ids: list[str], n: int) -> list[str]:
+    """The ``eval.latency_queries`` queries timed one at a time: the first ``n`` ids (sorted) that have candidates."""
+    return [q for q in sorted(query_ids) if candidates.get(q)][:max(0, n)]
+
+
+def query_latency(reranker, dataset, candidates: Run, top_k: int, qids: list[str]) -> tuple[dict | None, Run]:
+    """Per-query latency as a search system sees it: each of ``qids``' top_k candidates reranked alone
+    (one call per query, score cache off), in ms: p50, p95, max; and the reranked run of those queries.
 
     The benchmark's own wall time scores all queries' pairs together in length-sorted batches, which
-    is throughput, not what one user's query waits for.
+    is throughput, not what one user's query waits for. The scores come back so that the benchmark
+    uses them for these queries instead of scoring the same pairs a second time in its batched pass.
     """
     import numpy as np
 
-    qids = [q for q in sorted(query_ids) if candidates.get(q)][:max(0, n)]
-    if not qids or not hasattr(reranker, "score"):
-        return None
-    times = []
-    # Reranker.uncached: no score cache (a latency from cache hits measures SQLite); other libraries' rerankers have none.
-    with (reranker.uncached() if hasattr(reranker, "uncached") else contextlib.nullcontext()):
+    if not qids or not hasattr(reranker, "rerank_run"):
+        return None, {}
+    times, run = [], {}
+    with _alone(reranker):
         for q in qids:
-            docs = ranked_ids(candidates[q])[:top_k]
-            pairs = [(dataset.queries[q], dataset.doc_text(d)) for d in docs]
             t0 = time.perf_counter()
-            reranker.score(pairs)
+            run.update(reranker.rerank_run(dataset, candidates, top_k, query_ids=[q]))
             times.append(1000 * (time.perf_counter() - t0))
-    return {"queries": len(times), "p50_ms": round(float(np.percentile(times, 50)), 1),
-            "p95_ms": round(float(np.percentile(times, 95)), 1), "max_ms": round(max(times), 1)}
+    latency = {"queries": len(times), "p50_ms": round(float(np.percentile(times, 50)), 1),
+               "p95_ms": round(float(np.percentile(times, 95)), 1), "max_ms": round(max(times), 1)}
+    return latency, run
+
+
+@contextlib.contextmanager
+def _alone(reranker):
+    """Reranker.uncached: no score cache (a latency from cache hits measures SQLite) and no progress bars;
+    other libraries' rerankers have no cache, only their bars to silence."""
+    if hasattr(reranker, "uncached"):
+        with reranker.uncached():
+            yield
+        return
+    shown = getattr(reranker, "show_progress", None)
+    if hasattr(reranker, "show_progress"):
+        reranker.show_progress = False
+    try:
+        yield
+    finally:
+        if hasattr(reranker, "show_progress"):
+            reranker.show_progress = shown
