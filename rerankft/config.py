@@ -16,6 +16,7 @@ from rerankft.mining.rows import FORMATS
 from rerankft.mining.teacher import FORMAT as TEACHER_FORMAT
 from rerankft.mining.teacher import check_teacher_settings
 from rerankft.modeling.build import passage_cls_setting
+from rerankft.modeling.dropout import dropout_setting
 from rerankft.modeling.freeze import decay_setting, freeze_setting
 from rerankft.modeling.names import resolve_model_name
 from rerankft.retrieval.factory import FIRST_STAGES, TUNABLE, TUNED_SUFFIX
@@ -108,6 +109,7 @@ def validate_config(cfg: DictConfig) -> None:
     _check_train_windows(cfg)
     freeze_setting(select(cfg, "train.freeze_layers"))  # an integer >= 0; the model's depth is checked when it is built
     decay_setting(select(cfg, "train.layer_lr_decay"))
+    dropout_setting(select(cfg, "train.dropout"))
     _check_loss(cfg)
     _check_eval(cfg)
     _check_prior(cfg)

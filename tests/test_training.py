@@ -468,6 +468,17 @@ def test_freeze_layers_keeps_embeddings_and_lowest_layers_through_both_stages(da
     assert frozen["layers"] == 2 and frozen["frozen_parameters"] > 0 and frozen["trainable_parameters"] > 0
 
 
+def test_train_dropout_reaches_the_trainer_and_the_saved_model(data, tmp_path):
+    from rerankft.training.trainer import fit_cross_encoder
+
+    ds, mined, dev_qrels, dev_run = data
+    cfg = compose_cfg("loss=mnrl", "train.max_steps=2", "adapt=none", "train.dropout=0")
+    result = fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path)
+    assert jsonl(tmp_path / "train_log.jsonl")[0]["freeze"]["dropout"] == 0.0
+    saved = json.loads((result.model_dir / "config.json").read_text())
+    assert saved["hidden_dropout_prob"] == 0.0 and saved["attention_probs_dropout_prob"] == 0.0
+
+
 @pytest.mark.parametrize("value", ["-1", "1.5", "true", "7"])
 def test_bad_freeze_layers_is_a_config_error_naming_the_key(value):
     from rerankft.config import validate_config

@@ -38,6 +38,7 @@ from rerankft.core.io import append_jsonl, atomic_dir, write_json
 from rerankft.core.runtime import is_main_process
 from rerankft.mining.rows import sample_pairs
 from rerankft.modeling.build import build_cross_encoder, resolve_head
+from rerankft.modeling.dropout import set_dropout
 from rerankft.modeling.freeze import (
     freeze_lower_layers,
     gate_rate,
@@ -215,6 +216,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     set_seed(int(t.seed))  # the fresh head's initial weights
     model = build_cross_encoder(cfg.model, int(t.max_length))
     frozen = freeze_lower_layers(model, t.get("freeze_layers", 0))  # both stages train what is left
+    dropped = set_dropout(model, t.get("dropout"))  # train.dropout: both stages; None keeps the checkpoint's
     head = resolve_head(cfg.model.head, resolve_model_name(cfg.model.name))
     base_model = _save_base_model(model, head, cfg.model.name, out_dir, is_main)
     fmt, rows, windows = training_rows(cfg, mined, int(t.max_length), model, adapt_mined)
@@ -236,7 +238,7 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     log_path = out_dir / "train_log.jsonl"
     start = _start_record(cfg, fmt, rows, loss_args, ppe, head, resume_from)
     start["long_docs"] = {"mode": str(t.get("long_docs", "truncate")), **(windows or {})}
-    start["freeze"] = frozen | {"layer_lr_decay": t.get("layer_lr_decay")}
+    start["freeze"] = frozen | {"layer_lr_decay": t.get("layer_lr_decay")} | (dropped or {})
     if is_main:
         _log_start(start, model, fmt, rows, loss_args, int(t.max_length), log_path)
 
