@@ -1,11 +1,11 @@
 """``train.dropout``: the encoder's dropout probability while it trains (null: the checkpoint's own).
 
 Why a setting: on a 2-core CPU, drawing dropout masks (``aten::bernoulli_``) took 16% of a training
-step of MiniLM (20 pairs x 128 tokens), and with attention-probability dropout on, PyTorch's fused
-attention kernel is not used. The checkpoint's ``hidden_dropout_prob`` and
-``attention_probs_dropout_prob`` are read when the model is built, so the override sets every
-``nn.Dropout`` of the encoder and those two config values (a saved folder then records what it was
-trained with; scoring never uses dropout).
+step of MiniLM (20 pairs x 128 tokens; ``benchmarks/bench_train_step.py``). The checkpoint's
+``hidden_dropout_prob`` and ``attention_probs_dropout_prob`` are read when the model is built, so
+the override sets every ``nn.Dropout`` of the encoder and those two config values (a saved folder
+then records what it was trained with; scoring never uses dropout). transformers' BERT reads the
+attention dropout from its module's ``p`` at each call, so changing ``p`` is enough.
 """
 
 from __future__ import annotations
