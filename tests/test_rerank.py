@@ -234,6 +234,26 @@ def test_rerank_run_reranks_top_k(cross_encoder):
         rr.rerank_run(ds, {"q1": {"d9": 1.0}}, top_k=2)
 
 
+def test_a_query_reranked_alone_gets_the_scores_it_gets_in_a_batch(cross_encoder):
+    """What lets the benchmark keep the latency sample's one-at-a-time scores: padding and batch
+    company do not change a pair's score (beyond float noise)."""
+    from rerankft.data.dataset import RetrievalDataset
+    from rerankft.scoring.reranker import Reranker
+
+    pairs = mixed_pairs(40, seed=3)
+    corpus = {f"d{i}": {"title": "", "text": p} for i, (_, p) in enumerate(pairs)}
+    queries = {f"q{j}": pairs[j][0] for j in range(5)}
+    run = {q: {f"d{i}": float(i % 7) for i in range(j, 40, 5)} for j, q in enumerate(queries)}
+    ds = RetrievalDataset(name="tiny", corpus=corpus, queries=queries, qrels={"test": {}})
+    rr = Reranker(cross_encoder, batch_tokens=300)  # small batches that mix queries and lengths
+    batched = rr.rerank_run(ds, run, top_k=8)
+    with rr.uncached():
+        for q in queries:
+            alone = rr.rerank_run(ds, run, top_k=8, query_ids=[q])[q]
+            assert alone.keys() == batched[q].keys()
+            assert np.allclose([alone[d] for d in alone], [batched[q][d] for d in alone], atol=1e-5)
+
+
 def test_reranker_accepts_a_train_run_directory(tmp_path, model_dir):
     import shutil
 
