@@ -98,3 +98,14 @@ def test_entry_names_drop_the_endpoint():
     assert (spec.name, spec.where, spec.key_variable) == ("api:cohere:rerank-v3.5", "http://127.0.0.1:9/v1/rerank", "COHERE_API_KEY")
     assert parse_entry("api:mixedbread.ai:m").key_variable == "MIXEDBREAD_AI_API_KEY"
     assert parse_entry("rerankers:t5:unicamp-dl/InRanker-small").name == "rerankers:t5:unicamp-dl/InRanker-small"
+
+
+def test_uncached_silences_a_library_rerankers_bars_and_restores_them():
+    """The per-query latency pass calls rerank_run once per query: no bar for each."""
+    from rerankft.scoring.library import LibraryReranker
+
+    rr = object.__new__(LibraryReranker)  # the switch only; building needs the rerankers package
+    rr.show_progress = None
+    with rr.uncached() as same:
+        assert same is rr and rr.show_progress is False
+    assert rr.show_progress is None

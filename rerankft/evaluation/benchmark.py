@@ -172,7 +172,8 @@ def _rerank_timed(reranker, dataset, candidates: Run, s: Settings, query_ids, sy
     """
     before = dict(getattr(reranker, "stats", {}) or {})
     single = distributed.world_size() == 1
-    alone = latency_sample(candidates, query_ids, s.latency_queries) if single else []
+    sample = latency_sample(candidates, query_ids, s.latency_queries)
+    alone = sample if single else []
     skip = set(alone)
     batched = [q for q in query_ids if q not in skip]
     t0 = time.perf_counter()
@@ -184,7 +185,6 @@ def _rerank_timed(reranker, dataset, candidates: Run, s: Settings, query_ids, sy
     n_candidates = sum(len(v) for v in candidates.values())
     record = {**cost_record(wall, used, len(query_ids), n_candidates, spec), "processes": distributed.world_size()}
     if not single:  # latency is one query on one process
-        sample = latency_sample(candidates, query_ids, s.latency_queries)
         latency = query_latency(reranker, dataset, candidates, s.top_k, sample)[0] if distributed.rank() == 0 else None
         distributed.barrier()
     if latency:

@@ -54,7 +54,9 @@ def query_latency(reranker, dataset, candidates: Run, top_k: int, qids: list[str
     if not qids or not hasattr(reranker, "rerank_run"):
         return None, {}
     times, run = [], {}
-    with _alone(reranker):
+    # uncached(): no score cache (a latency from cache hits measures SQLite) and no progress bars; every
+    # reranker the benchmark builds has it (Reranker, Cascade, LibraryReranker).
+    with (reranker.uncached() if hasattr(reranker, "uncached") else contextlib.nullcontext()):
         for q in qids:
             t0 = time.perf_counter()
             run.update(reranker.rerank_run(dataset, candidates, top_k, query_ids=[q]))
@@ -62,21 +64,3 @@ def query_latency(reranker, dataset, candidates: Run, top_k: int, qids: list[str
     latency = {"queries": len(times), "p50_ms": round(float(np.percentile(times, 50)), 1),
                "p95_ms": round(float(np.percentile(times, 95)), 1), "max_ms": round(max(times), 1)}
     return latency, run
-
-
-@contextlib.contextmanager
-def _alone(reranker):
-    """Reranker.uncached: no score cache (a latency from cache hits measures SQLite) and no progress bars;
-    other libraries' rerankers have no cache, only their bars to silence."""
-    if hasattr(reranker, "uncached"):
-        with reranker.uncached():
-            yield
-        return
-    shown = getattr(reranker, "show_progress", None)
-    if hasattr(reranker, "show_progress"):
-        reranker.show_progress = False
-    try:
-        yield
-    finally:
-        if hasattr(reranker, "show_progress"):
-            reranker.show_progress = shown

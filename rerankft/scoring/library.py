@@ -26,6 +26,7 @@ import importlib.util
 import os
 import re
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,7 +99,7 @@ def preflight(spec: LibrarySpec) -> None:
 
 
 class LibraryReranker:
-    """A ``rerankers`` ranker with the two calls the benchmark makes (``score``, ``rerank_run``) and ``stats``."""
+    """A ``rerankers`` ranker with the calls the benchmark makes (``score``, ``rerank_run``, ``uncached``) and ``stats``."""
 
     def __init__(self, spec: LibrarySpec):
         preflight(spec)
@@ -156,3 +157,12 @@ class LibraryReranker:
             scores = self.score([(dataset.queries[qid], dataset.doc_text(d)) for d in docs])
             out[qid] = {d: float(s) for d, s in zip(docs, scores)}
         return out
+
+    @contextmanager
+    def uncached(self):
+        """No progress bars inside the block (per-query latency), as ``Reranker.uncached``; there is no score cache here."""
+        shown, self.show_progress = self.show_progress, False
+        try:
+            yield self
+        finally:
+            self.show_progress = shown
