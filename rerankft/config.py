@@ -110,6 +110,7 @@ def validate_config(cfg: DictConfig) -> None:
     freeze_setting(select(cfg, "train.freeze_layers"))  # an integer >= 0; the model's depth is checked when it is built
     decay_setting(select(cfg, "train.layer_lr_decay"))
     dropout_setting(select(cfg, "train.dropout"))
+    dropout_setting(select(cfg, "adapt.dropout"), "adapt.dropout")
     _check_loss(cfg)
     _check_eval(cfg)
     _check_prior(cfg)

@@ -1,4 +1,4 @@
-"""train.dropout: the encoder's dropout while it trains (null keeps the checkpoint's)."""
+"""train.dropout: the encoder's dropout while it trains (null keeps the checkpoint's); adapt.dropout: the label-free stage's."""
 
 from __future__ import annotations
 
@@ -42,10 +42,28 @@ def test_dropout_zero_turns_every_dropout_off_and_null_keeps_the_checkpoints():
     assert torch.equal(a, b)
 
 
+@pytest.mark.parametrize("key", ["train.dropout", "adapt.dropout"])
 @pytest.mark.parametrize("value", ["1", "1.5", "-0.1", "true", "'x'"])
-def test_bad_dropout_is_a_config_error_naming_the_key(value):
+def test_bad_dropout_is_a_config_error_naming_the_key(key, value):
     from rerankft.config import validate_config
     from rerankft.core.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="train.dropout"):
-        validate_config(compose_cfg(f"train.dropout={value}"))
+    with pytest.raises(ConfigError, match=key):
+        validate_config(compose_cfg(f"{key}={value}"))
+
+
+def test_dropout_during_sets_the_block_and_restores_modules_and_configs():
+    from rerankft.modeling.dropout import dropout_during, set_dropout
+
+    model = _model()
+    set_dropout(model, 0.2)  # train.dropout=0.2: what the block must hand back
+    config = model[0].model.config
+    with dropout_during(model, 0):
+        assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.0}
+        assert config.hidden_dropout_prob == 0.0
+        a, b = _two_training_forwards(model)
+        assert torch.equal(a, b)
+    assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.2}
+    assert config.hidden_dropout_prob == 0.2 and config.attention_probs_dropout_prob == 0.2
+    with dropout_during(model, None):  # null: nothing changes
+        assert {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)} == {0.2}

@@ -479,6 +479,31 @@ def test_train_dropout_reaches_the_trainer_and_the_saved_model(data, tmp_path):
     assert saved["hidden_dropout_prob"] == 0.0 and saved["attention_probs_dropout_prob"] == 0.0
 
 
+def test_adapt_dropout_holds_in_the_label_free_stage_only(data, tmp_path, monkeypatch):
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
+
+    from rerankft.training.trainer import fit_cross_encoder
+
+    seen = []  # (stage, the dropout probabilities the model trained with at that step)
+    step = CrossEncoderTrainer.training_step
+
+    def recording_step(self, model, *args, **kwargs):
+        stage = "adapt" if self.args.output_dir.endswith("adapt_checkpoints") else "labelled"
+        seen.append((stage, {m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)}))
+        return step(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(CrossEncoderTrainer, "training_step", recording_step)
+    ds, mined, dev_qrels, dev_run = data
+    cfg = compose_cfg("loss=mnrl", "train.max_steps=2", "adapt.max_steps=2", "adapt.dropout=0")
+    result = fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path, adapt_mined=make_mined(ds, ["q2", "q3"], n_neg=2))
+    assert [stage for stage, _ in seen] == ["adapt"] * 2 + ["labelled"] * 2
+    assert all(ps == {0.0} for stage, ps in seen if stage == "adapt")
+    assert all(ps == {0.1} for stage, ps in seen if stage == "labelled")  # the checkpoint's, restored after the stage
+    saved = json.loads((result.model_dir / "config.json").read_text())
+    assert saved["hidden_dropout_prob"] == 0.1 and saved["attention_probs_dropout_prob"] == 0.1
+    assert result.train_summary["adapt"]["dropout"] == 0.0
+
+
 @pytest.mark.parametrize("value", ["-1", "1.5", "true", "7"])
 def test_bad_freeze_layers_is_a_config_error_naming_the_key(value):
     from rerankft.config import validate_config

@@ -24,6 +24,7 @@ from omegaconf import DictConfig
 from rerankft.core.errors import ConfigError
 from rerankft.core.io import atomic_path
 from rerankft.core.settings import stage_loss
+from rerankft.modeling.dropout import dropout_during
 from rerankft.modeling.freeze import layer_learning_rates
 from rerankft.training.losses import build_loss, loss_format
 from rerankft.training.residual import attach_offsets, residual_weight
@@ -67,12 +68,14 @@ def adapt_on_pseudo_queries(cfg: DictConfig, model, mined, out_dir, labelled_arg
         logging_first_step=False, report_to="none",
     )
     t0 = time.perf_counter()
-    CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss, callbacks=[InterruptCallback()]).train()
+    with dropout_during(model, a.get("dropout")):  # adapt.dropout: this stage only (null: train.dropout's)
+        CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss, callbacks=[InterruptCallback()]).train()
     seconds = time.perf_counter() - t0
     with contextlib.suppress(OSError):
         (out_dir / "adapt_checkpoints").rmdir()  # the trainer makes its output folder; this stage saves nothing
     log.info("adaptation: %d steps on %d pseudo-query rows in %.0f s", steps, len(rows), seconds)
-    return {"loss": cfg_loss.get("name"), "rows": len(rows), "steps": steps, "learning_rate": lr, "seconds": round(seconds, 1)}
+    return {"loss": cfg_loss.get("name"), "rows": len(rows), "steps": steps, "learning_rate": lr, "dropout": a.get("dropout"),
+            "seconds": round(seconds, 1)}
 
 
 def adapt_comparing_losses(cfg: DictConfig, model, mined, out_dir, labelled_args, dev_score) -> tuple[dict, float]:
