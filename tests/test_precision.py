@@ -1,4 +1,4 @@
-"""precision=auto: bf16 where the hardware computes it natively, fp32 elsewhere; bf16 training on a CPU is allowed."""
+"""precision=auto: bf16 where the hardware computes it natively and faster, fp32 elsewhere; bf16 training on a CPU is allowed."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from rerankft.scoring import hardware, loading
 
 
 def test_auto_resolves_by_hardware(monkeypatch):
-    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(hardware, "bf16_pays", lambda: True)
     assert loading.resolve_precision("auto", "torch", "cpu") == "bf16"
     assert loading.resolve_precision("auto", "onnx-int8", "cpu") == "fp32"  # autocast is a torch thing
-    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: False)
+    monkeypatch.setattr(hardware, "bf16_pays", lambda: False)
     assert loading.resolve_precision("auto", "torch", "cpu") == "fp32"
     for explicit in ("fp32", "bf16", "fp16"):
         assert loading.resolve_precision(explicit, "torch", "cpu") == explicit
@@ -38,6 +38,30 @@ def test_native_bf16_and_int8_dot_read_the_cpu_flags(monkeypatch, tmp_path):
     assert hardware.native_bf16_cpu() is False and hardware.int8_dot_cpu() is False  # no cpuinfo: assume neither
 
 
+def test_bf16_pays_only_where_the_flags_say_native_and_a_timed_matmul_agrees(monkeypatch):
+    timed = []
+
+    def speedup(value):
+        def measure():
+            timed.append(value)
+            return value
+        return measure
+
+    for native, measured, want in [(False, 2.0, False), (True, 2.0, True), (True, 1.1, False), (True, 0.7, False)]:
+        monkeypatch.setattr(hardware, "_bf16_pays", None)
+        monkeypatch.setattr(hardware, "native_bf16_cpu", lambda native=native: native)
+        monkeypatch.setattr(hardware, "bf16_matmul_speedup", speedup(measured))
+        timed.clear()
+        assert hardware.bf16_pays() is want, (native, measured)
+        assert hardware.bf16_pays() is want  # kept for the process: measured at most once
+        assert timed == ([measured] if native else [])  # no native bf16: nothing is timed
+
+
+def test_bf16_matmul_speedup_times_this_cpu():
+    speedup = hardware.bf16_matmul_speedup(rows=64, width=32, hidden=64, repeats=2)
+    assert 0 < speedup < float("inf")
+
+
 def test_bad_precision_and_backend_combinations_name_the_key():
     from rerankft.core.errors import ConfigError
 
@@ -56,7 +80,7 @@ def test_reranker_auto_scores_close_to_fp32_and_reports_what_it_used(monkeypatch
     pairs = [("my wifi does not work", "Wifi guide: reset the router and wait"), ("printer jam", "Battery care tips")]
     import torch
 
-    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(hardware, "bf16_pays", lambda: True)
     torch.manual_seed(0)  # the packaged base gets a fresh head: the same one for both
     auto = Reranker("packaged-minilm", precision="auto", max_length=48, device="cpu")
     assert auto.precision == "bf16" and auto.stats["precision"] == "bf16"

@@ -158,10 +158,10 @@ def test_bad_head_and_precision_are_config_errors(monkeypatch):
     with pytest.raises(ConfigError, match="train.precision"):
         resolve_precision("fp8")
     if not torch.cuda.is_available():
-        # auto on a CPU: bf16 only where the CPU computes it natively
-        monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: False)
+        # auto on a CPU: bf16 only where the CPU computes it natively and faster
+        monkeypatch.setattr(hardware, "bf16_pays", lambda: False)
         assert resolve_precision("auto") == {"bf16": False, "fp16": False}
-        monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
+        monkeypatch.setattr(hardware, "bf16_pays", lambda: True)
         assert resolve_precision("auto") == {"bf16": True, "fp16": False}
         with pytest.raises(ConfigError, match="fp16"):
             resolve_precision("fp16")

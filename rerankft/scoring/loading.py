@@ -34,8 +34,9 @@ PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
 def resolve_precision(precision: str, backend: str, device) -> str:
-    """``auto``: bf16 autocast where the hardware computes bf16 natively (a GPU that supports it, a CPU with
-    AVX512-BF16/AMX) on the torch backend, else fp32. Other values are returned as they are."""
+    """``auto``: bf16 autocast where the hardware computes bf16 natively and faster than fp32 (a GPU that
+    supports it; a CPU with AVX512-BF16/AMX where a timed matmul says bf16 pays, :func:`hardware.bf16_pays`)
+    on the torch backend, else fp32. Other values are returned as they are."""
     if precision != "auto":
         return precision
     if backend != "torch":
@@ -45,7 +46,7 @@ def resolve_precision(precision: str, backend: str, device) -> str:
     kind = getattr(device, "type", str(device or "cpu")).split(":")[0]
     if kind == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if kind == "cpu" and hardware.native_bf16_cpu() else "fp32"
+    return "bf16" if kind == "cpu" and hardware.bf16_pays() else "fp32"
 
 
 def autocast(precision: str, device):

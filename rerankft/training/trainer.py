@@ -96,9 +96,10 @@ class TrainResult:
 
 def resolve_precision(name: str) -> dict[str, bool]:
     """``auto`` = bf16 on a GPU that supports it, fp16 on other GPUs; on a CPU bf16 where it computes
-    bf16 natively (AVX512-BF16 or AMX: Cranfield's labelled fine-tune took 570 s instead of 798 s, tuned
-    alone on dev within 0.005 of fp32 on Cranfield, CISI and the demo; README "What to expect"), else
-    fp32 (emulated bf16 would be slower). Weights stay fp32 either way (autocast); scoring keeps its
+    bf16 natively and faster (AVX512-BF16 or AMX and a timed matmul: on an AMD EPYC with AVX512-BF16
+    Cranfield's labelled fine-tune took 570 s instead of 798 s, tuned alone on dev within 0.005 of fp32
+    on Cranfield, CISI and the demo; README "What to expect"), else fp32 (emulated bf16 is slower, and
+    so was bf16 on an Intel Xeon reporting AVX512-BF16). Weights stay fp32 either way (autocast); scoring keeps its
     own setting, ``rerank.precision``."""
     cuda = torch.cuda.is_available()
     if name == "auto":  # the one auto rule, shared with rerank.precision
