@@ -10,8 +10,8 @@ import time
 log = logging.getLogger("rerankft")
 
 # bf16 autocast is chosen by ``auto`` only where a matmul of the encoder's shape runs at least this
-# much faster in bf16 than in fp32: 2.2x pairs/s on a 2-core AMD EPYC with AVX512-BF16; 0.75x (slower)
-# on a 2-core Intel Xeon that reports AVX512-BF16 too; emulated bf16 on AVX2-only CPUs is slower still.
+# much faster in bf16 than in fp32: 2.2x pairs/s on a 2-core AMD EPYC with AVX512-BF16; about 0.7x
+# (slower) on a 2-core Intel Xeon that reports AVX512-BF16 too; emulated bf16 on AVX2-only CPUs is slower still.
 BF16_MIN_SPEEDUP = 1.3
 _bf16_pays: bool | None = None  # measured once per process
 
@@ -51,8 +51,8 @@ def bf16_matmul_speedup(rows: int = 1024, width: int = 384, hidden: int = 1536, 
 
 def bf16_pays() -> bool:
     """Is bf16 autocast faster than fp32 on this CPU? The flags are necessary but not enough: a CPU
-    can report AVX512-BF16 and still run bf16 matmuls slower than fp32 (measured on a 2-core Intel
-    Xeon: a training step at 1.01x fp32's time, scoring at 1.55x). So where the flags say native,
+    can report AVX512-BF16 and still run bf16 matmuls slower than fp32 (on a 2-core Intel Xeon a bf16
+    training step took 1.01x fp32's time and scoring 1.55x). So where the flags say native,
     one matmul is timed both ways (:func:`bf16_matmul_speedup`) and bf16 must win by
     ``BF16_MIN_SPEEDUP``; the answer is kept for the process, so every stage decides alike."""
     global _bf16_pays
