@@ -27,20 +27,28 @@ def dropout_setting(value, key: str = "train.dropout") -> float | None:
     return float(value)
 
 
+def _holders(model) -> tuple[list, list]:
+    """Where ``model`` keeps its dropout probabilities: its ``nn.Dropout`` modules, and the configs of
+    the transformers model(s) inside (what a saved folder records)."""
+    import torch
+
+    modules = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    configs = [c for c in (getattr(sub, "config", None) for sub in model.modules())
+               if c is not None and any(hasattr(c, key) for key in _CONFIG_KEYS)]
+    return modules, configs
+
+
 def set_dropout(model, value) -> dict | None:
     """Every dropout module of ``model`` to ``train.dropout`` (None: unchanged); returns what was set, for the log."""
     p = dropout_setting(value)
     if p is None:
         return None
-    import torch
-
-    modules = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    modules, configs = _holders(model)
     for m in modules:
         m.p = p
-    for sub in model.modules():  # the transformers model(s) inside: their configs carry the probabilities
-        config = getattr(sub, "config", None)
+    for config in configs:
         for key in _CONFIG_KEYS:
-            if config is not None and hasattr(config, key):
+            if hasattr(config, key):
                 setattr(config, key, p)
     return {"dropout": p, "modules": len(modules)}
 
@@ -54,10 +62,7 @@ def dropout_during(model, value):
     if p is None:
         yield
         return
-    import torch
-
-    modules = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
-    configs = [c for c in (getattr(sub, "config", None) for sub in model.modules()) if c is not None]
+    modules, configs = _holders(model)
     before = [m.p for m in modules], [{k: getattr(c, k) for k in _CONFIG_KEYS if hasattr(c, k)} for c in configs]
     set_dropout(model, p)
     try:
