@@ -57,6 +57,26 @@ def test_bf16_pays_only_where_the_flags_say_native_and_a_timed_matmul_agrees(mon
         assert timed == ([measured] if native else [])  # no native bf16: nothing is timed
 
 
+def test_under_a_launch_every_rank_takes_rank_zeros_timing(monkeypatch):
+    from rerankft.core import distributed
+
+    sent = []
+
+    def gather(part):  # a two-rank launch in which rank 0 measured 2.0x
+        sent.append(part)
+        return [part, None] if distributed.rank() == 0 else [2.0, part]
+
+    monkeypatch.setattr(hardware, "native_bf16_cpu", lambda: True)
+    monkeypatch.setattr(hardware, "bf16_matmul_speedup", lambda: 0.5)  # what this process measures
+    monkeypatch.setattr(distributed, "gather", gather)
+    for this_rank, want_sent, want in [("1", None, True), ("0", 0.5, False)]:
+        monkeypatch.setenv("RANK", this_rank)
+        monkeypatch.setattr(hardware, "_bf16_pays", None)
+        sent.clear()
+        assert hardware.bf16_pays() is want  # rank 0's timing decides on every rank
+        assert sent == [want_sent]  # a rank other than 0 times nothing
+
+
 def test_bf16_matmul_speedup_times_this_cpu():
     speedup = hardware.bf16_matmul_speedup(rows=64, width=32, hidden=64, repeats=2)
     assert 0 < speedup < float("inf")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import time
 
+from rerankft.core import distributed
+
 log = logging.getLogger("rerankft")
 
 # bf16 autocast is chosen by ``auto`` only where a matmul of the encoder's shape runs at least this
@@ -54,10 +56,13 @@ def bf16_pays() -> bool:
     can report AVX512-BF16 and still run bf16 matmuls slower than fp32 (on a 2-core Intel Xeon a bf16
     training step took 1.01x fp32's time and scoring 1.55x). So where the flags say native,
     one matmul is timed both ways (:func:`bf16_matmul_speedup`) and bf16 must win by
-    ``BF16_MIN_SPEEDUP``; the answer is kept for the process, so every stage decides alike."""
+    ``BF16_MIN_SPEEDUP``; the answer is kept for the process, so every stage decides alike. Under a
+    launch only rank 0 times and every rank takes its answer: ranks timing on their own could fall on
+    either side of the threshold and train one model in two precisions."""
     global _bf16_pays
     if _bf16_pays is None:
-        speedup = bf16_matmul_speedup() if native_bf16_cpu() else None
+        speedup = bf16_matmul_speedup() if distributed.rank() == 0 and native_bf16_cpu() else None
+        speedup = distributed.gather(speedup)[0]
         _bf16_pays = speedup is not None and speedup >= BF16_MIN_SPEEDUP
         if speedup is not None:
             log.info("precision auto: a bf16 matmul runs at %.2fx fp32's speed on this CPU, so %s", speedup,
