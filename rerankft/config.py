@@ -111,6 +111,8 @@ def validate_config(cfg: DictConfig) -> None:
     decay_setting(select(cfg, "train.layer_lr_decay"))
     dropout_setting(select(cfg, "train.dropout"))
     dropout_setting(select(cfg, "adapt.dropout"), "adapt.dropout")
+    if not isinstance(select(cfg, "train.fast_dropout", False), bool):
+        raise ConfigError(f"train.fast_dropout={select(cfg, 'train.fast_dropout')!r} is invalid: expected true or false")
     _check_loss(cfg)
     _check_eval(cfg)
     _check_prior(cfg)

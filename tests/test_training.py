@@ -504,6 +504,33 @@ def test_adapt_dropout_holds_in_the_label_free_stage_only(data, tmp_path, monkey
     assert result.train_summary["adapt"]["dropout"] == 0.0
 
 
+def test_fast_dropout_draws_its_masks_in_both_stages_and_the_model_leaves_as_it_came(data, tmp_path, monkeypatch):
+    from sentence_transformers.cross_encoder import CrossEncoderTrainer
+
+    from rerankft.modeling.fast_dropout import ATTENTION
+    from rerankft.training.trainer import fit_cross_encoder
+
+    seen = []  # per training step: the attention implementation and the dropout modules' classes
+    step = CrossEncoderTrainer.training_step
+
+    def recording_step(self, model, *args, **kwargs):
+        configs = [c for c in (getattr(m, "config", None) for m in model.modules()) if c is not None]
+        seen.append(({getattr(c, "_attn_implementation", None) for c in configs} - {None},
+                     {type(m).__name__ for m in model.modules() if isinstance(m, torch.nn.Dropout)}))
+        return step(self, model, *args, **kwargs)
+
+    monkeypatch.setattr(CrossEncoderTrainer, "training_step", recording_step)
+    ds, mined, dev_qrels, dev_run = data
+    cfg = compose_cfg("loss=mnrl", "train.max_steps=2", "adapt.max_steps=2", "train.fast_dropout=true")
+    result = fit_cross_encoder(cfg, ds, mined, dev_qrels, dev_run, tmp_path, adapt_mined=make_mined(ds, ["q2", "q3"], n_neg=2))
+    assert len(seen) == 4 and all(s == ({ATTENTION}, {"_Dropout"}) for s in seen), seen
+    saved = (result.model_dir / "config.json").read_text()
+    assert ATTENTION not in saved and json.loads(saved)["hidden_dropout_prob"] == 0.1
+    from sentence_transformers.cross_encoder import CrossEncoder
+
+    assert CrossEncoder(str(result.model_dir), trust_remote_code=True).predict([("a", "b")]).shape == (1,)  # loads and scores
+
+
 @pytest.mark.parametrize("value", ["-1", "1.5", "true", "7"])
 def test_bad_freeze_layers_is_a_config_error_naming_the_key(value):
     from rerankft.config import validate_config

@@ -39,6 +39,7 @@ from rerankft.core.runtime import is_main_process
 from rerankft.mining.rows import sample_pairs
 from rerankft.modeling.build import build_cross_encoder, resolve_head
 from rerankft.modeling.dropout import set_dropout
+from rerankft.modeling.fast_dropout import fast_dropout
 from rerankft.modeling.freeze import (
     freeze_lower_layers,
     gate_rate,
@@ -248,11 +249,11 @@ def fit_cross_encoder(cfg: DictConfig, dataset, mined, dev_qrels, dev_run, out_d
     trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=rows, loss=loss, evaluator=evaluator, callbacks=callbacks)
     base_dev = _base_dev(trainer, out_dir / "dev_base.json", is_main) if has_dev else None
     adapt = adapt_mined is not None and resume_from is None  # a resumed checkpoint already holds the adapted weights
-    adapted = _adapt(cfg, trainer, adapt_mined, out_dir, args, base_dev, is_main, shared_adaptation) if adapt else None
-    if adapted is not None:
-        progress.carried["adapt"] = adapted  # into each checkpoint, and from there into train_done.json
-
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    with fast_dropout(model, bool(t.get("fast_dropout", False))):  # both stages; scoring is untouched
+        adapted = _adapt(cfg, trainer, adapt_mined, out_dir, args, base_dev, is_main, shared_adaptation) if adapt else None
+        if adapted is not None:
+            progress.carried["adapt"] = adapted  # into each checkpoint, and from there into train_done.json
+        output = trainer.train(resume_from_checkpoint=resume_from)
     dev_summary = dev_summary_of(trainer.state, dev_qrels, int(cfg.dev.top_k), base_dev, has_dev)
     if has_dev and cfg.adapt.get("select"):
         trainer.accelerator.wait_for_everyone()  # rank 0 saved the adapted state before training
