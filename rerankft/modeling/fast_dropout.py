@@ -28,7 +28,7 @@ ATTENTION = "rerankft_fast_dropout"  # the registered name; stands in for "sdpa"
 
 def keep_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     """Bernoulli(1-p) keep mask scaled by 1/(1-p), drawn as ``rand >= p`` (``rand`` is uniform on [0, 1))."""
-    return (torch.rand_like(x) >= p).to(x.dtype) * (1.0 / (1.0 - p))
+    return torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # in place: one tensor, not a bool and a copy
 
 
 class _Dropout(torch.nn.Dropout):
