@@ -70,6 +70,10 @@ def test_the_block_draws_masks_in_training_leaves_eval_untouched_and_restores_th
     assert all(type(m) is torch.nn.Dropout for m in model.modules() if isinstance(m, torch.nn.Dropout))
     with fast_dropout(model, False):  # off: nothing changes
         assert config._attn_implementation == "sdpa"
+    model.to("meta")  # weights off the CPU (as on a GPU): a CPU setting, so nothing changes
+    with fast_dropout(model, True):
+        assert config._attn_implementation == "sdpa"
+        assert all(type(m) is torch.nn.Dropout for m in model.modules() if isinstance(m, torch.nn.Dropout))
 
 
 def test_a_training_step_in_the_block_learns_and_the_saved_config_names_no_custom_attention(tmp_path):

@@ -20,8 +20,11 @@ modules and the configs.
 from __future__ import annotations
 
 import contextlib
+import logging
 
 import torch
+
+log = logging.getLogger("rerankft")
 
 ATTENTION = "rerankft_fast_dropout"  # the registered name; stands in for "sdpa" inside the block
 
@@ -69,8 +72,15 @@ def _register() -> None:
 
 @contextlib.contextmanager
 def fast_dropout(model, on: bool):
-    """Inside the block, ``model``'s dropout draws its masks with :func:`keep_mask` (``on`` false: unchanged)."""
+    """Inside the block, ``model``'s dropout draws its masks with :func:`keep_mask` (``on`` false: unchanged).
+    A CPU setting: on a GPU torch's dropout is a fused kernel and SDPA's fused attention is faster than
+    the eager one, so a model whose weights are elsewhere is left as it is (and the log says so)."""
     if not on:
+        yield
+        return
+    where = next(model.parameters()).device.type
+    if where != "cpu":
+        log.info("train.fast_dropout: the model trains on %s, where torch's own dropout is fused; left as it is", where)
         yield
         return
     _register()
