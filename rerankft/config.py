@@ -36,6 +36,13 @@ def _positive_int(cfg: DictConfig, key: str, allow_minus_one: bool = False) -> N
         raise ConfigError(f"{key}={value!r} is invalid: expected a positive integer{extra}")
 
 
+def _boolean(cfg: DictConfig, key: str) -> None:
+    """``key``: true, false or null (the default), or refused naming it."""
+    value = select(cfg, key)
+    if value is not None and not isinstance(value, bool):
+        raise ConfigError(f"{key}={value!r} is invalid: expected true or false")
+
+
 def _positive_number(cfg: DictConfig, key: str) -> None:
     value = select(cfg, key)
     if value is None:
@@ -99,9 +106,7 @@ def validate_config(cfg: DictConfig) -> None:
     rule = fit_rule(cfg)
     if rule not in FIT_RULES:
         raise ConfigError(f"rerank.fusion_fit={rule!r} is unknown: use one of {', '.join(FIT_RULES)}")
-    fusion = select(cfg, "rerank.fusion")
-    if fusion is not None and not isinstance(fusion, bool):
-        raise ConfigError(f"rerank.fusion={fusion!r} is invalid: expected true or false")
+    _boolean(cfg, "rerank.fusion")
     if select(cfg, "hub.push") and not select(cfg, "hub.repo_id"):
         raise ConfigError("hub.push=true needs hub.repo_id=<user>/<model-name>")
     if select(cfg, "rerank") is not None:
@@ -111,8 +116,7 @@ def validate_config(cfg: DictConfig) -> None:
     decay_setting(select(cfg, "train.layer_lr_decay"))
     dropout_setting(select(cfg, "train.dropout"))
     dropout_setting(select(cfg, "adapt.dropout"), "adapt.dropout")
-    if not isinstance(select(cfg, "train.fast_dropout", False), bool):
-        raise ConfigError(f"train.fast_dropout={select(cfg, 'train.fast_dropout')!r} is invalid: expected true or false")
+    _boolean(cfg, "train.fast_dropout")
     _check_loss(cfg)
     _check_eval(cfg)
     _check_prior(cfg)
@@ -170,8 +174,7 @@ def _check_adapt(cfg: DictConfig) -> None:
     if select(cfg, "adapt.replay") and (select(cfg, "loss.residual") or 0) > 0:
         raise ConfigError("adapt.replay with loss.residual > 0: the pseudo-query rows carry no BM25 offsets; set one of them to 0")
     for key in ("adapt.select", "adapt.compare"):
-        if not isinstance(select(cfg, key, False), bool):
-            raise ConfigError(f"{key}={select(cfg, key)!r} is invalid: expected true or false")
+        _boolean(cfg, key)
     if select(cfg, "adapt.loss") is not None:
         _check_loss(cfg, "adapt.loss")
     loss = stage_loss(cfg, "adapt")
